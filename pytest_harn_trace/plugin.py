@@ -1,0 +1,3 @@
+"""The pytest plugin: fixtures, marker, options and report sections."""
+
+from __future__ import annotations
