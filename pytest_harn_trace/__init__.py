@@ -1,3 +1,100 @@
-"""pytest-harn-trace: Harn VM tracing spans in Python, with pytest assertions."""
+"""pytest-harn-trace: Harn VM tracing spans in Python, with pytest assertions.
+
+Instrument code with :func:`span` / :func:`timed` (or the seed's module-level
+functions), then assert on the trace in tests with the ``trace`` fixture,
+``mock_clock`` and :func:`assert_span_tree`.
+"""
 
 from __future__ import annotations
+
+from pytest_harn_trace import clock, events, meta
+from pytest_harn_trace.clock import ClockOverride, MockClock, active_mock_clock, install_override
+from pytest_harn_trace.collector import (
+    SpanCollector,
+    current_collector,
+    current_span_id,
+    current_span_link,
+    is_tracing_enabled,
+    peek_spans,
+    reset_tracing,
+    set_tracing_enabled,
+    span_attach_metadata,
+    span_attach_metadata_if_absent,
+    span_end,
+    span_link,
+    span_record_event,
+    span_set_metadata,
+    span_start,
+    span_start_detached_with_links,
+    span_start_user_timing,
+    span_start_with_links,
+    span_to_dict,
+    take_spans,
+    use_collector,
+)
+from pytest_harn_trace.events import add_event_sink, remove_event_sink
+from pytest_harn_trace.instrument import SpanHandle, SpanScope, span, timed
+from pytest_harn_trace.markers import (
+    emit_deferred_tool_load,
+    emit_marker_span,
+    emit_model_route,
+    emit_tool_mount,
+)
+from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.summary import format_summary
+
+__all__ = [
+    # Modules
+    "clock",
+    "events",
+    "meta",
+    # Records
+    "JsonValue",
+    "LlmCallUsage",
+    "Span",
+    "SpanEvent",
+    "SpanKind",
+    "SpanLink",
+    # Collector
+    "SpanCollector",
+    "current_collector",
+    "use_collector",
+    # Seed tracing functions
+    "current_span_id",
+    "current_span_link",
+    "format_summary",
+    "is_tracing_enabled",
+    "peek_spans",
+    "reset_tracing",
+    "set_tracing_enabled",
+    "span_attach_metadata",
+    "span_attach_metadata_if_absent",
+    "span_end",
+    "span_link",
+    "span_record_event",
+    "span_set_metadata",
+    "span_start",
+    "span_start_detached_with_links",
+    "span_start_user_timing",
+    "span_start_with_links",
+    "span_to_dict",
+    "take_spans",
+    # Marker spans
+    "emit_deferred_tool_load",
+    "emit_marker_span",
+    "emit_model_route",
+    "emit_tool_mount",
+    # Pythonic instrumentation
+    "SpanHandle",
+    "SpanScope",
+    "span",
+    "timed",
+    # Mock clock
+    "ClockOverride",
+    "MockClock",
+    "active_mock_clock",
+    "install_override",
+    # Span lifecycle events
+    "add_event_sink",
+    "remove_event_sink",
+]

@@ -7,7 +7,7 @@ layout Harn serializes (``trace_spans()``), and ``from_dict()`` reads it back.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeAlias
@@ -131,12 +131,15 @@ class SpanLink:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.trace_id, str) or not isinstance(self.span_id, str):
+        trace_id: object = self.trace_id
+        span_id: object = self.span_id
+        if not isinstance(trace_id, str) or not isinstance(span_id, str):
             raise TypeError(
                 "SpanLink(trace_id, span_id): both must be str, got "
-                f"{type(self.trace_id).__name__} and {type(self.span_id).__name__}"
+                f"{type(trace_id).__name__} and {type(span_id).__name__}"
             )
-        for key, value in self.attributes.items():
+        items: Iterable[tuple[object, object]] = self.attributes.items()
+        for key, value in items:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(
                     f"SpanLink attributes must map str to str, got {key!r}: {value!r}"
@@ -220,8 +223,8 @@ class Span(NamedTuple):
     """Wall-clock start in milliseconds since the UNIX epoch."""
     duration_ms: int
     metadata: dict[str, JsonValue]
-    links: list[SpanLink]
-    events: list[SpanEvent]
+    links: tuple[SpanLink, ...]
+    events: tuple[SpanEvent, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """Return Harn's ``span_to_vm_value`` layout.
@@ -272,8 +275,8 @@ class Span(NamedTuple):
             start_unix_ms=data.get("start_unix_ms", 0),
             duration_ms=data.get("duration_ms", 0),
             metadata=dict(data.get("metadata") or {}),
-            links=[SpanLink.from_dict(link) for link in data.get("links") or ()],
-            events=[SpanEvent.from_dict(event) for event in data.get("events") or ()],
+            links=tuple(SpanLink.from_dict(link) for link in data.get("links") or ()),
+            events=tuple(SpanEvent.from_dict(event) for event in data.get("events") or ()),
         )
 
 

@@ -1,0 +1,567 @@
+"""The span collector and the module-level tracing functions of Harn's ``tracing``.
+
+A :class:`SpanCollector` numbers spans from 1, tracks which are open and
+which completed, and gives each new span the active span as parent. Unlike
+Harn's thread-local collector, the current collector and the enabled flag are
+process-wide (spans from every thread land in one trace) while the *active
+span* follows the execution context: each asyncio task and each thread sees
+the spans its own context opened, so concurrent tasks never parent under a
+sibling's span.
+
+The module-level functions (:func:`span_start`, :func:`span_end`, ...) act on
+the current collector and are no-ops while tracing is disabled, exactly as in
+the seed; :func:`use_collector` swaps the current collector for a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, TypeAlias, final
+
+from pytest_harn_trace import clock as _clock
+from pytest_harn_trace import events as _events
+from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
+from pytest_harn_trace.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
+
+if sys.version_info >= (3, 14):
+    from uuid import uuid7
+else:
+    from uuid6 import uuid7
+
+__all__ = [
+    "SpanCollector",
+    "current_collector",
+    "current_span_id",
+    "current_span_link",
+    "is_tracing_enabled",
+    "peek_spans",
+    "reset_tracing",
+    "set_tracing_enabled",
+    "span_attach_metadata",
+    "span_attach_metadata_if_absent",
+    "span_end",
+    "span_link",
+    "span_record_event",
+    "span_set_metadata",
+    "span_start",
+    "span_start_detached_with_links",
+    "span_start_user_timing",
+    "span_start_with_links",
+    "span_to_dict",
+    "take_spans",
+    "use_collector",
+]
+
+_NS_PER_MS = 1_000_000
+_perf_ns = time.perf_counter_ns
+_wall_ns = time.time_ns
+_new_span = tuple.__new__
+
+# The active-span stack of one execution context: a linked list of
+# ``(span_id, rest)`` nodes, newest first. Immutable, so a task that copies
+# the context at creation can never see spans its siblings push later.
+_Stack: TypeAlias = "tuple[int, _Stack] | None"
+
+
+# An in-flight span is a plain list (cheaper to build than any object, and
+# unpacked in one step at ``end``), laid out as:
+#   [parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+#    metadata, links, events]
+# ``mock_start_ms`` is the mock clock's monotonic reading at start, only when
+# one was installed: a span started on the real clock keeps real timing.
+# ``events`` stays an empty tuple until the first event.
+_OpenSpan: TypeAlias = list[Any]
+_PARENT_ID = 0
+_STARTED_NS = 3
+_MOCK_START_MS = 4
+_START_UNIX_MS = 5
+_METADATA = 6
+_EVENTS = 8
+
+
+def _new_trace_id() -> str:
+    return f"trace_{uuid7()}"
+
+
+def _check_span_id(func: str, span_id: object) -> None:
+    if isinstance(span_id, bool) or not isinstance(span_id, int):
+        raise TypeError(
+            f"{func}: span id must be an int (as returned by span_start), "
+            f"got {type(span_id).__name__}"
+        )
+
+
+def _check_name(func: str, name: object) -> str:
+    if isinstance(name, str):
+        return str.__str__(name)
+    raise TypeError(f"{func}: span name must be str, got {type(name).__name__}")
+
+
+def _check_links(func: str, links: Iterable[SpanLink]) -> tuple[SpanLink, ...]:
+    if isinstance(links, (str, bytes, SpanLink)) or not isinstance(links, Iterable):
+        raise TypeError(f"{func}: links must be a list of SpanLink, got {type(links).__name__}")
+    checked = tuple(links)
+    for link in checked:
+        if not isinstance(link, SpanLink):
+            raise TypeError(f"{func}: links must be SpanLink objects, got {type(link).__name__}")
+    return checked
+
+
+def _check_attributes(
+    func: str, span_id: int | None, attributes: Mapping[str, object] | None
+) -> dict[str, JsonValue]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError(
+            f"{func}: attributes must be a mapping of str to JSON values, "
+            f"got {type(attributes).__name__}"
+        )
+    return {
+        check_key(key, func, span_id): json_value(value, func, span_id, key)
+        for key, value in attributes.items()
+    }
+
+
+@final
+class SpanCollector:
+    """Accumulates completed spans and assigns parents from the active span.
+
+    Thread-safe: spans may start and end in any thread, ids stay unique and
+    none is lost. The hot path takes no lock; it relies on single dict, list
+    and counter operations being atomic.
+    """
+
+    def __init__(self) -> None:
+        self._trace_id = _new_trace_id()
+        self._ids = itertools.count(1)
+        self._open: dict[int, _OpenSpan] = {}
+        self._completed: list[Span] = []
+        self._epoch_ns = _perf_ns()
+        self._active: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
+        # Guards only the rare operations that rewrite the completed list.
+        self._lock = threading.Lock()
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id, ``trace_<uuid7>``; a new one after :meth:`reset`."""
+        return self._trace_id
+
+    # -- starting --------------------------------------------------------
+
+    def start(self, kind: SpanKind | str, name: str) -> int:
+        """Start a span under the active span and make it active. Returns its id."""
+        return self._start(kind, name, (), True, "SpanCollector.start")
+
+    def start_with_links(
+        self, kind: SpanKind | str, name: str, links: Iterable[SpanLink]
+    ) -> int:
+        """Start a span under the active span, with causal links to other spans."""
+        func = "SpanCollector.start_with_links"
+        return self._start(kind, name, _check_links(func, links), True, func)
+
+    def start_detached_with_links(
+        self, kind: SpanKind | str, name: str, links: Iterable[SpanLink]
+    ) -> int:
+        """Start a root span (no parent, whatever is active) with causal links."""
+        func = "SpanCollector.start_detached_with_links"
+        return self._start(kind, name, _check_links(func, links), False, func)
+
+    def _start(
+        self, kind: SpanKind | str, name: str, links: tuple[SpanLink, ...], nest: bool, func: str
+    ) -> int:
+        if type(kind) is not SpanKind:
+            kind = SpanKind.parse(kind)
+        if type(name) is not str:
+            name = _check_name(func, name)
+        stack = self._active.get()
+        if stack is not None and stack[0] not in self._open:
+            stack = self._prune(stack)
+        parent_id = stack[0] if nest and stack is not None else None
+        span_id = next(self._ids)
+        mock = _clock._active
+        if mock is None:
+            started_ns = _perf_ns()
+            mock_start_ms = None
+            start_unix_ms = _wall_ns() // _NS_PER_MS
+        else:
+            started_ns = _perf_ns()
+            mock_start_ms, start_unix_ms = mock.read()
+        self._open[span_id] = [
+            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, ()
+        ]
+        self._active.set((span_id, stack))
+        if _events._sinks:
+            _events.emit_span_start(
+                span_id,
+                parent_id,
+                name,
+                kind.value,
+                {"links": [link.to_dict() for link in links]} if links else {},
+            )
+        return span_id
+
+    def _prune(self, stack: _Stack) -> _Stack:
+        """Drop spans ended elsewhere (another thread or task) from the top of ``stack``."""
+        open_spans = self._open
+        while stack is not None and stack[0] not in open_spans:
+            stack = stack[1]
+        self._active.set(stack)
+        return stack
+
+    # -- metadata and events ----------------------------------------------
+
+    def set_metadata(self, span_id: int, key: str, value: object) -> None:
+        """Set ``key`` on an open span; a no-op for a span that is not open.
+
+        Raises:
+            TypeError: if ``key`` is not a str or ``value`` is not a JSON value.
+        """
+        if key.__class__ is not str:
+            key = check_key(key, "span_set_metadata", span_id)
+        if value.__class__ not in _PLAIN_TYPES:
+            value = json_value(value, "span_set_metadata", span_id, key)
+        span = self._open.get(span_id)
+        if span is not None:
+            span[_METADATA][key] = value
+        elif span_id.__class__ is not int:
+            _check_span_id("span_set_metadata", span_id)
+
+    def attach_metadata_if_absent(self, span_id: int, key: str, value: object) -> None:
+        """Set ``key`` on an open *or completed* span unless it is already there.
+
+        A completed span is replaced by a copy carrying the key, so ``Span``
+        objects handed out earlier never change under their holder.
+        """
+        func = "span_attach_metadata_if_absent"
+        _check_span_id(func, span_id)
+        key = check_key(key, func, span_id)
+        value = json_value(value, func, span_id, key)
+        span = self._open.get(span_id)
+        if span is not None:
+            span[_METADATA].setdefault(key, value)
+            return
+        with self._lock:
+            completed = self._completed
+            for index in range(len(completed) - 1, -1, -1):
+                done = completed[index]
+                if done.span_id == span_id:
+                    if key not in done.metadata:
+                        completed[index] = done._replace(metadata={**done.metadata, key: value})
+                    return
+
+    def record_event(
+        self, span_id: int, name: str, attributes: Mapping[str, object] | None = None
+    ) -> bool:
+        """Append a named checkpoint to an open span.
+
+        Returns:
+            ``True`` if attached; ``False`` if ``span_id`` is not an open span.
+        """
+        func = "span_record_event"
+        _check_span_id(func, span_id)
+        name = _check_name(func, name)
+        checked = _check_attributes(func, span_id, attributes)
+        span = self._open.get(span_id)
+        if span is None:
+            return False
+        mock = _clock._active
+        if mock is None:
+            now_ns = _perf_ns()
+            time_unix_ms = _wall_ns() // _NS_PER_MS
+            offset_ms = (now_ns - span[_STARTED_NS]) // _NS_PER_MS
+        else:
+            mock_now_ms, time_unix_ms = mock.read()
+            if span[_MOCK_START_MS] is None:
+                offset_ms = (_perf_ns() - span[_STARTED_NS]) // _NS_PER_MS
+            else:
+                offset_ms = max(mock_now_ms - span[_MOCK_START_MS], 0)
+        event = SpanEvent(name, time_unix_ms, offset_ms, checked)
+        if span[_EVENTS]:
+            span[_EVENTS].append(event)
+        else:
+            span[_EVENTS] = [event]
+        return True
+
+    def open_start_unix_ms(self, span_id: int) -> int | None:
+        """Return the wall-clock start of an open span, or ``None``."""
+        span = self._open.get(span_id)
+        return None if span is None else span[_START_UNIX_MS]
+
+    # -- ending -----------------------------------------------------------
+
+    def end(self, span_id: int) -> Span | None:
+        """End an open span and return it completed; ``None`` if it was not open.
+
+        A parent may end before its child: the child keeps its parent id, and
+        the span's last occurrence leaves the active stack.
+        """
+        span = self._open.pop(span_id, None)
+        if span is None:
+            if span_id.__class__ is not int:
+                _check_span_id("span_end", span_id)
+            return None
+        parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, metadata, links, events = (
+            span
+        )
+        mock = _clock._active
+        if mock is not None and mock_start_ms is not None:
+            duration_ms = max(mock.read()[0] - mock_start_ms, 0)
+        else:
+            duration_ms = (_perf_ns() - started_ns) // _NS_PER_MS
+        completed: Span = _new_span(
+            Span,
+            (
+                self._trace_id,
+                span_id,
+                parent_id,
+                kind,
+                name,
+                (started_ns - self._epoch_ns) // _NS_PER_MS,
+                start_unix_ms,
+                duration_ms,
+                metadata,
+                links,
+                tuple(events) if events else (),
+            ),
+        )
+        self._completed.append(completed)
+        stack = self._active.get()
+        if stack is not None:
+            if stack[0] == span_id:
+                self._active.set(stack[1])
+            else:
+                self._remove_from_stack(stack, span_id)
+        if _events._sinks:
+            _events.emit_span_end(span_id, {**metadata, "duration_ms": duration_ms})
+        return completed
+
+    def _remove_from_stack(self, stack: _Stack, span_id: int) -> None:
+        """Remove the newest occurrence of ``span_id`` below the top of ``stack``."""
+        above: list[int] = []
+        node = stack
+        while node is not None and node[0] != span_id:
+            above.append(node[0])
+            node = node[1]
+        if node is None:
+            return  # opened in another context; that context prunes it lazily
+        rest = node[1]
+        for kept in reversed(above):
+            rest = (kept, rest)
+        self._active.set(rest)
+
+    # -- reading ----------------------------------------------------------
+
+    def current_span_id(self) -> int | None:
+        """Return the active span of the calling context, if one is open."""
+        stack = self._active.get()
+        if stack is not None and stack[0] not in self._open:
+            stack = self._prune(stack)
+        return None if stack is None else stack[0]
+
+    def span_link(self, span_id: int) -> SpanLink | None:
+        """Return a link to an open span, or ``None``."""
+        span = self._open.get(span_id)
+        return None if span is None else SpanLink(self._trace_id, str(span_id))
+
+    def current_span_link(self) -> SpanLink | None:
+        """Return a link to the active span, or ``None``."""
+        span_id = self.current_span_id()
+        return None if span_id is None else self.span_link(span_id)
+
+    def spans(self) -> list[Span]:
+        """Return the completed spans in completion order (a copy)."""
+        return self._completed[:]
+
+    def open_spans(self) -> list[tuple[int, SpanKind, str]]:
+        """Return ``(span_id, kind, name)`` of each open span, oldest first."""
+        return sorted((span_id, span[1], span[2]) for span_id, span in self._open.copy().items())
+
+    def take_spans(self) -> list[Span]:
+        """Remove and return the completed spans."""
+        with self._lock:
+            completed = self._completed
+            count = len(completed)
+            taken = completed[:count]
+            # Spans other threads append meanwhile stay for the next take.
+            del completed[:count]
+        return taken
+
+    def reset(self) -> None:
+        """Forget every span: ids restart at 1, with a new trace id and epoch."""
+        with self._lock:
+            self._open.clear()
+            self._completed.clear()
+            self._ids = itertools.count(1)
+            self._trace_id = _new_trace_id()
+            self._epoch_ns = _perf_ns()
+            # A new variable empties the active stack of every context at once.
+            self._active = ContextVar("harn_active_spans", default=None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SpanCollector {self._trace_id} with {len(self._completed)} completed, "
+            f"{len(self._open)} open span(s)>"
+        )
+
+
+# -- the process-wide collector ------------------------------------------------
+
+_current = SpanCollector()
+_enabled = False
+
+
+def current_collector() -> SpanCollector:
+    """Return the collector the module-level functions act on."""
+    return _current
+
+
+@contextlib.contextmanager
+def use_collector(collector: SpanCollector) -> Iterator[SpanCollector]:
+    """Make ``collector`` current for the block, then restore the previous one."""
+    global _current
+    if not isinstance(collector, SpanCollector):
+        raise TypeError(f"use_collector expects a SpanCollector, got {type(collector).__name__}")
+    previous = _current
+    _current = collector
+    try:
+        yield collector
+    finally:
+        _current = previous
+
+
+def set_tracing_enabled(enabled: bool) -> None:
+    """Turn tracing on or off; turning it on resets the current collector."""
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_tracing_enabled expects a bool, got {type(enabled).__name__}")
+    _enabled = enabled
+    if enabled:
+        _current.reset()
+
+
+def is_tracing_enabled() -> bool:
+    """Return whether tracing is enabled."""
+    return _enabled
+
+
+def span_start(kind: SpanKind | str, name: str) -> int:
+    """Start a span under the active one. Returns its id, or 0 when tracing is off."""
+    if not _enabled:
+        return 0
+    return _current._start(kind, name, (), True, "span_start")
+
+
+def span_start_with_links(kind: SpanKind | str, name: str, links: Iterable[SpanLink]) -> int:
+    """Start a span with causal links. Returns its id, or 0 when tracing is off."""
+    if not _enabled:
+        return 0
+    return _current.start_with_links(kind, name, links)
+
+
+def span_start_detached_with_links(
+    kind: SpanKind | str, name: str, links: Iterable[SpanLink]
+) -> int:
+    """Start a root span with causal links. Returns its id, or 0 when tracing is off."""
+    if not _enabled:
+        return 0
+    return _current.start_detached_with_links(kind, name, links)
+
+
+def span_set_metadata(span_id: int, key: str, value: object) -> None:
+    """Set metadata on an open span; a no-op for span id 0."""
+    if span_id == 0:
+        return
+    _current.set_metadata(span_id, key, value)
+
+
+span_attach_metadata = span_set_metadata
+
+
+def span_attach_metadata_if_absent(span_id: int, key: str, value: object) -> None:
+    """Set metadata on an open or completed span unless the key exists; no-op for id 0."""
+    if span_id == 0:
+        return
+    _current.attach_metadata_if_absent(span_id, key, value)
+
+
+def span_end(span_id: int) -> Span | None:
+    """End a span and return it; ``None`` for id 0 or a span that is not open."""
+    if span_id == 0:
+        return None
+    return _current.end(span_id)
+
+
+def span_start_user_timing(
+    name: str, attributes: Mapping[str, object] | None = None
+) -> tuple[int, str, int | None, int]:
+    """Start a ``user_timing`` span, recorded even when tracing is off.
+
+    Returns:
+        ``(span_id, trace_id, parent_id, start_unix_ms)``.
+    """
+    func = "span_start_user_timing"
+    checked = _check_attributes(func, None, attributes)
+    collector = _current
+    span_id = collector._start(SpanKind.USER_TIMING, name, (), True, func)
+    span = collector._open[span_id]
+    span[_METADATA].update(checked)
+    return span_id, collector.trace_id, span[_PARENT_ID], span[_START_UNIX_MS]
+
+
+def span_record_event(
+    span_id: int, name: str, attributes: Mapping[str, object] | None = None
+) -> bool:
+    """Record a named checkpoint on an open span; ``False`` for id 0 or a closed span."""
+    if span_id == 0:
+        return False
+    return _current.record_event(span_id, name, attributes)
+
+
+def current_span_id() -> int | None:
+    """Return the active span's id, or ``None`` when tracing is off or none is open."""
+    if not _enabled:
+        return None
+    return _current.current_span_id()
+
+
+def span_link(span_id: int) -> SpanLink | None:
+    """Return a link to an open span; ``None`` for id 0 or when tracing is off."""
+    if span_id == 0 or not _enabled:
+        return None
+    return _current.span_link(span_id)
+
+
+def current_span_link() -> SpanLink | None:
+    """Return a link to the active span; ``None`` when tracing is off or none is open."""
+    if not _enabled:
+        return None
+    return _current.current_span_link()
+
+
+def take_spans() -> list[Span]:
+    """Remove and return the current collector's completed spans."""
+    return _current.take_spans()
+
+
+def peek_spans() -> list[Span]:
+    """Return the current collector's completed spans without removing them."""
+    return _current.spans()
+
+
+def reset_tracing() -> None:
+    """Reset the current collector."""
+    _current.reset()
+
+
+def span_to_dict(span: Span) -> dict[str, Any]:
+    """Return Harn's dict layout of ``span`` (its ``trace_spans()`` entry)."""
+    if not isinstance(span, Span):
+        raise TypeError(f"span_to_dict expects a Span, got {type(span).__name__}")
+    return span.to_dict()

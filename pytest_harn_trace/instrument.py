@@ -1,0 +1,220 @@
+"""The Pythonic way to instrument code: ``span()`` and ``timed()``.
+
+Both work as ``with`` / ``async with`` blocks and as decorators of sync and
+async functions, over the same current collector as the module-level
+functions::
+
+    with span(SpanKind.LLM_CALL, "gpt-4", model="gpt-4") as call:
+        call.set("input_tokens", 120)
+        call.event("first_token")
+
+When the body raises, the span still ends, with ``status="error"`` and
+``error="<ExceptionType>: <message>"`` in its metadata, and the exception
+propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast, final
+
+from pytest_harn_trace import collector as _collector
+from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.jsonvalue import check_key, json_value
+from pytest_harn_trace.model import JsonValue, Span, SpanKind, SpanLink
+
+__all__ = ["SpanHandle", "SpanScope", "span", "timed"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@final
+class SpanHandle:
+    """The span opened by a ``span()`` or ``timed()`` block.
+
+    With tracing off (for ``span()``), ``span_id`` is 0 and every method is a
+    no-op, so instrumented code never has to check.
+    """
+
+    __slots__ = ("_collector", "span_id")
+
+    def __init__(self, collector: SpanCollector, span_id: int) -> None:
+        self._collector = collector
+        self.span_id = span_id
+        """The span's id (0 when tracing was off)."""
+
+    def set(self, key: str, value: object) -> None:
+        """Set metadata ``key`` to a JSON ``value`` while the span is open."""
+        if self.span_id:
+            self._collector.set_metadata(self.span_id, key, value)
+
+    def event(self, name: str, **attributes: object) -> bool:
+        """Record a named checkpoint; returns whether it was attached."""
+        if not self.span_id:
+            return False
+        return self._collector.record_event(self.span_id, name, attributes)
+
+    def link(self) -> SpanLink | None:
+        """Return a link to this span while it is open, for ``span_start_with_links``."""
+        if not self.span_id:
+            return None
+        return self._collector.span_link(self.span_id)
+
+    def __repr__(self) -> str:
+        return f"<SpanHandle span_id={self.span_id}>"
+
+
+def _error_text(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+@final
+class SpanScope:
+    """A span to open on ``with`` entry or around each call of a decorated function.
+
+    Made by :func:`span` and :func:`timed`; arguments are checked when it is
+    made, so mistakes surface where the span is declared.
+    """
+
+    __slots__ = ("_handles", "_kind", "_metadata", "_name", "_user_timing")
+
+    def __init__(
+        self,
+        kind: SpanKind,
+        name: str,
+        metadata: dict[str, JsonValue],
+        *,
+        user_timing: bool,
+    ) -> None:
+        self._kind = kind
+        self._name = name
+        self._metadata = metadata
+        self._user_timing = user_timing
+        self._handles: list[SpanHandle] = []
+
+    def _open(self) -> SpanHandle:
+        collector = _collector.current_collector()
+        if self._user_timing:
+            span_id = _collector.span_start_user_timing(self._name)[0]
+        elif _collector.is_tracing_enabled():
+            span_id = collector.start(self._kind, self._name)
+        else:
+            return SpanHandle(collector, 0)
+        for key, value in self._metadata.items():
+            collector.set_metadata(span_id, key, value)
+        return SpanHandle(collector, span_id)
+
+    @staticmethod
+    def _close(handle: SpanHandle, exc: BaseException | None, *, ok_status: bool) -> Span | None:
+        if not handle.span_id:
+            return None
+        if exc is not None:
+            handle.set("status", "error")
+            handle.set("error", _error_text(exc))
+        elif ok_status:
+            handle.set("status", "ok")
+        return handle._collector.end(handle.span_id)
+
+    def __enter__(self) -> SpanHandle:
+        handle = self._open()
+        self._handles.append(handle)
+        return handle
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close(self._handles.pop(), exc, ok_status=self._user_timing)
+
+    async def __aenter__(self) -> SpanHandle:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func`` so each call runs inside a fresh span."""
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"cannot decorate generator function {func.__qualname__} with a span: the span "
+                "would end before the generator runs; open the span inside it with `with`"
+            )
+        if inspect.iscoroutinefunction(func):
+            coroutine_func = func
+
+            @functools.wraps(func)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                handle = self._open()
+                try:
+                    result = await coroutine_func(*args, **kwargs)
+                except BaseException as exc:
+                    self._close(handle, exc, ok_status=self._user_timing)
+                    raise
+                self._close(handle, None, ok_status=self._user_timing)
+                return result
+
+            return cast(Callable[P, R], run_async)
+
+        @functools.wraps(func)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            handle = self._open()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                self._close(handle, exc, ok_status=self._user_timing)
+                raise
+            self._close(handle, None, ok_status=self._user_timing)
+            return result
+
+        return run
+
+    def __repr__(self) -> str:
+        what = "timed" if self._user_timing else "span"
+        return f"<{what} {self._kind.value} {self._name!r}>"
+
+
+def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
+    if not isinstance(name, str):
+        raise TypeError(f"{func}: span name must be str, got {type(name).__name__}")
+    checked = {
+        check_key(key, func, None): json_value(value, func, None, key)
+        for key, value in metadata.items()
+    }
+    return str.__str__(name), checked
+
+
+def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
+    """Open a span of ``kind`` named ``name`` with ``metadata``, around a block or a function.
+
+    No-op (the handle's ``span_id`` is 0) while tracing is disabled.
+
+    Args:
+        kind: A :class:`SpanKind` or its name (``"llm_call"``).
+        name: The span's name.
+        **metadata: JSON values to set on the span when it starts.
+    """
+    parsed = SpanKind.parse(kind)
+    checked_name, checked = _checked("span", name, metadata)
+    return SpanScope(parsed, checked_name, checked, user_timing=False)
+
+
+def timed(name: str, /, **attributes: object) -> SpanScope:
+    """Open a ``user_timing`` span, recorded even while tracing is disabled.
+
+    Ends with ``status="ok"``, or ``status="error"`` and ``error`` when the
+    body raises.
+    """
+    checked_name, checked = _checked("timed", name, attributes)
+    return SpanScope(SpanKind.USER_TIMING, checked_name, checked, user_timing=True)

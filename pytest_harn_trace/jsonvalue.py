@@ -1,0 +1,103 @@
+"""Checking that metadata values and event attributes are JSON values.
+
+Harn stores ``serde_json::Value``; we accept the Python values that map onto
+it and reject everything else at the moment it is set, naming the key and
+the type, so a bad value never reaches a span.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+from pytest_harn_trace.model import JsonValue
+
+__all__ = ["check_key", "json_value"]
+
+_ACCEPTED = "use str, int, float, bool, None, list or dict"
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def _subject(func: str, span_id: int | None, key: object) -> str:
+    label = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
+    return f"{func}(span {span_id}, {label})" if span_id is not None else f"{func}({label})"
+
+
+def check_key(key: object, func: str, span_id: int | None) -> str:
+    """Return ``key`` as a plain ``str``, or raise ``TypeError`` saying it must be one."""
+    if type(key) is str:
+        return key
+    if isinstance(key, str):
+        return str.__str__(key)
+    raise TypeError(
+        f"{_subject(func, span_id, key)}: metadata key must be str, got {type(key).__name__}"
+    )
+
+
+def json_value(value: object, func: str, span_id: int | None, key: object) -> JsonValue:
+    """Return ``value`` as a JSON value owned by the caller.
+
+    Containers are copied (tuples become lists), ``str``/``int``/``float``
+    subclasses such as enums become their plain base type, and non-finite
+    floats become ``None``, as serde_json stores them.
+
+    Raises:
+        TypeError: naming ``func``, ``span_id`` and ``key`` when ``value`` is,
+            or contains, something that is not a JSON value.
+    """
+    if type(value) in _PLAIN_TYPES:
+        return value
+    return _convert(value, func, span_id, key, "", set())
+
+
+def _convert(
+    value: object, func: str, span_id: int | None, key: object, path: str, seen: set[int]
+) -> JsonValue:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type]
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in seen:
+            raise TypeError(
+                f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} contains "
+                "itself; JSON values cannot be cyclic"
+            )
+        seen.add(id(value))
+        try:
+            if isinstance(value, dict):
+                out: dict[str, JsonValue] = {}
+                for item_key, item in value.items():
+                    if not isinstance(item_key, str):
+                        raise TypeError(
+                            f"{_subject(func, span_id, key)}: dict key {item_key!r} "
+                            f"({type(item_key).__name__}){_at(path)} is not a str; "
+                            "JSON object keys must be str"
+                        )
+                    sub = f"{path}[{json.dumps(item_key, ensure_ascii=False)}]"
+                    out[str.__str__(item_key)] = _convert(item, func, span_id, key, sub, seen)
+                return out
+            return [
+                _convert(item, func, span_id, key, f"{path}[{index}]", seen)
+                for index, item in enumerate(value)
+            ]
+        finally:
+            seen.discard(id(value))
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        plain = float.__float__(value)
+        return plain if math.isfinite(plain) else None
+    hint = "; convert it with dict(...)" if isinstance(value, Mapping) else ""
+    raise TypeError(
+        f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} is not a JSON value; "
+        f"{_ACCEPTED}{hint}"
+    )
+
+
+def _at(path: str) -> str:
+    return f" at {path}" if path else ""
