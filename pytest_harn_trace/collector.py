@@ -54,6 +54,7 @@ __all__ = [
     "span_start_user_timing",
     "span_start_with_links",
     "span_to_dict",
+    "swap_enabled",
     "take_spans",
     "use_collector",
 ]
@@ -89,12 +90,18 @@ def _new_trace_id() -> str:
     return f"trace_{uuid7()}"
 
 
-def _check_span_id(func: str, span_id: object) -> None:
+def _check_span_id(func: str, span_id: object) -> int:
+    """Return ``span_id`` as a plain int, or raise ``TypeError``.
+
+    ``True`` and ``1.0`` hash like ``1``, so without this check they would
+    reach span 1 and end up as the ``span_id`` of a completed span.
+    """
     if isinstance(span_id, bool) or not isinstance(span_id, int):
         raise TypeError(
             f"{func}: span id must be an int (as returned by span_start), "
             f"got {type(span_id).__name__}"
         )
+    return int.__index__(span_id)
 
 
 def _check_name(func: str, name: object) -> str:
@@ -145,8 +152,14 @@ class SpanCollector:
         self._completed: list[Span] = []
         self._epoch_ns = _perf_ns()
         self._active: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
+        self._used_real_clock = False
         # Guards only the rare operations that rewrite the completed list.
         self._lock = threading.Lock()
+
+    @property
+    def used_real_clock(self) -> bool:
+        """Whether a span started with no mock clock installed (so its timings vary by run)."""
+        return self._used_real_clock
 
     @property
     def trace_id(self) -> str:
@@ -190,14 +203,13 @@ class SpanCollector:
             started_ns = _perf_ns()
             mock_start_ms = None
             start_unix_ms = _wall_ns() // _NS_PER_MS
+            self._used_real_clock = True
         else:
             started_ns = _perf_ns()
             mock_start_ms, start_unix_ms = mock.read()
-        self._open[span_id] = [
-            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, ()
-        ]
-        self._active.set((span_id, stack))
         if _events._sinks:
+            # Before the span is registered, as in the seed: a sink that raises
+            # leaves no open span behind to become every later span's parent.
             _events.emit_span_start(
                 span_id,
                 parent_id,
@@ -205,6 +217,10 @@ class SpanCollector:
                 kind.value,
                 {"links": [link.to_dict() for link in links]} if links else {},
             )
+        self._open[span_id] = [
+            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, ()
+        ]
+        self._active.set((span_id, stack))
         return span_id
 
     def _prune(self, stack: _Stack) -> _Stack:
@@ -223,6 +239,8 @@ class SpanCollector:
         Raises:
             TypeError: if ``key`` is not a str or ``value`` is not a JSON value.
         """
+        if span_id.__class__ is not int:
+            span_id = _check_span_id("span_set_metadata", span_id)
         if key.__class__ is not str:
             key = check_key(key, "span_set_metadata", span_id)
         if value.__class__ not in _PLAIN_TYPES:
@@ -230,8 +248,6 @@ class SpanCollector:
         span = self._open.get(span_id)
         if span is not None:
             span[_METADATA][key] = value
-        elif span_id.__class__ is not int:
-            _check_span_id("span_set_metadata", span_id)
 
     def attach_metadata_if_absent(self, span_id: int, key: str, value: object) -> None:
         """Set ``key`` on an open *or completed* span unless it is already there.
@@ -240,7 +256,7 @@ class SpanCollector:
         objects handed out earlier never change under their holder.
         """
         func = "span_attach_metadata_if_absent"
-        _check_span_id(func, span_id)
+        span_id = _check_span_id(func, span_id)
         key = check_key(key, func, span_id)
         value = json_value(value, func, span_id, key)
         span = self._open.get(span_id)
@@ -265,7 +281,7 @@ class SpanCollector:
             ``True`` if attached; ``False`` if ``span_id`` is not an open span.
         """
         func = "span_record_event"
-        _check_span_id(func, span_id)
+        span_id = _check_span_id(func, span_id)
         name = _check_name(func, name)
         checked = _check_attributes(func, span_id, attributes)
         span = self._open.get(span_id)
@@ -291,7 +307,7 @@ class SpanCollector:
 
     def open_start_unix_ms(self, span_id: int) -> int | None:
         """Return the wall-clock start of an open span, or ``None``."""
-        span = self._open.get(span_id)
+        span = self._open.get(_check_span_id("open_start_unix_ms", span_id))
         return None if span is None else span[_START_UNIX_MS]
 
     # -- ending -----------------------------------------------------------
@@ -302,10 +318,10 @@ class SpanCollector:
         A parent may end before its child: the child keeps its parent id, and
         the span's last occurrence leaves the active stack.
         """
+        if span_id.__class__ is not int:
+            span_id = _check_span_id("span_end", span_id)
         span = self._open.pop(span_id, None)
         if span is None:
-            if span_id.__class__ is not int:
-                _check_span_id("span_end", span_id)
             return None
         parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, metadata, links, events = (
             span
@@ -367,6 +383,7 @@ class SpanCollector:
 
     def span_link(self, span_id: int) -> SpanLink | None:
         """Return a link to an open span, or ``None``."""
+        span_id = _check_span_id("span_link", span_id)
         span = self._open.get(span_id)
         return None if span is None else SpanLink(self._trace_id, str(span_id))
 
@@ -401,6 +418,7 @@ class SpanCollector:
             self._ids = itertools.count(1)
             self._trace_id = _new_trace_id()
             self._epoch_ns = _perf_ns()
+            self._used_real_clock = False
             # A new variable empties the active stack of every context at once.
             self._active = ContextVar("harn_active_spans", default=None)
 
@@ -415,25 +433,53 @@ class SpanCollector:
 
 _current = SpanCollector()
 _enabled = False
+# The collector bound to this execution context by ``use_collector``; when
+# set it wins over the process-wide ``_current``.
+_bound: ContextVar[SpanCollector | None] = ContextVar("harn_collector", default=None)
 
 
 def current_collector() -> SpanCollector:
     """Return the collector the module-level functions act on."""
-    return _current
+    return _bound.get() or _current
 
 
 @contextlib.contextmanager
 def use_collector(collector: SpanCollector) -> Iterator[SpanCollector]:
-    """Make ``collector`` current for the block, then restore the previous one."""
+    """Make ``collector`` current for the block, then restore the previous one.
+
+    It becomes current process-wide, and stays bound to the tasks and
+    context-copying threads (``asyncio.to_thread``) started in the block: a
+    span such a task ends after the block still lands in ``collector``, never
+    in whichever collector is current by then.
+    """
     global _current
     if not isinstance(collector, SpanCollector):
         raise TypeError(f"use_collector expects a SpanCollector, got {type(collector).__name__}")
     previous = _current
     _current = collector
+    token = _bound.set(collector)
     try:
         yield collector
     finally:
         _current = previous
+        try:
+            _bound.reset(token)
+        except ValueError:  # exited in another context than it was entered in
+            _bound.set(None)
+
+
+def swap_enabled(enabled: bool) -> bool:
+    """Set the enabled flag *without* resetting the collector; return the previous flag.
+
+    For fixtures that restore an earlier state, where ``set_tracing_enabled``
+    would wipe the spans of the collector they bring back.
+    """
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"swap_enabled expects a bool, got {type(enabled).__name__}")
+    previous = _enabled
+    _enabled = enabled
+    return previous
 
 
 def set_tracing_enabled(enabled: bool) -> None:
@@ -443,7 +489,7 @@ def set_tracing_enabled(enabled: bool) -> None:
         raise TypeError(f"set_tracing_enabled expects a bool, got {type(enabled).__name__}")
     _enabled = enabled
     if enabled:
-        _current.reset()
+        current_collector().reset()
 
 
 def is_tracing_enabled() -> bool:
@@ -455,14 +501,14 @@ def span_start(kind: SpanKind | str, name: str) -> int:
     """Start a span under the active one. Returns its id, or 0 when tracing is off."""
     if not _enabled:
         return 0
-    return _current._start(kind, name, (), True, "span_start")
+    return (_bound.get() or _current)._start(kind, name, (), True, "span_start")
 
 
 def span_start_with_links(kind: SpanKind | str, name: str, links: Iterable[SpanLink]) -> int:
     """Start a span with causal links. Returns its id, or 0 when tracing is off."""
     if not _enabled:
         return 0
-    return _current.start_with_links(kind, name, links)
+    return current_collector().start_with_links(kind, name, links)
 
 
 def span_start_detached_with_links(
@@ -471,14 +517,14 @@ def span_start_detached_with_links(
     """Start a root span with causal links. Returns its id, or 0 when tracing is off."""
     if not _enabled:
         return 0
-    return _current.start_detached_with_links(kind, name, links)
+    return current_collector().start_detached_with_links(kind, name, links)
 
 
 def span_set_metadata(span_id: int, key: str, value: object) -> None:
     """Set metadata on an open span; a no-op for span id 0."""
     if span_id == 0:
         return
-    _current.set_metadata(span_id, key, value)
+    (_bound.get() or _current).set_metadata(span_id, key, value)
 
 
 span_attach_metadata = span_set_metadata
@@ -488,14 +534,14 @@ def span_attach_metadata_if_absent(span_id: int, key: str, value: object) -> Non
     """Set metadata on an open or completed span unless the key exists; no-op for id 0."""
     if span_id == 0:
         return
-    _current.attach_metadata_if_absent(span_id, key, value)
+    current_collector().attach_metadata_if_absent(span_id, key, value)
 
 
 def span_end(span_id: int) -> Span | None:
     """End a span and return it; ``None`` for id 0 or a span that is not open."""
     if span_id == 0:
         return None
-    return _current.end(span_id)
+    return (_bound.get() or _current).end(span_id)
 
 
 def span_start_user_timing(
@@ -508,7 +554,7 @@ def span_start_user_timing(
     """
     func = "span_start_user_timing"
     checked = _check_attributes(func, None, attributes)
-    collector = _current
+    collector = current_collector()
     span_id = collector._start(SpanKind.USER_TIMING, name, (), True, func)
     span = collector._open[span_id]
     span[_METADATA].update(checked)
@@ -521,43 +567,43 @@ def span_record_event(
     """Record a named checkpoint on an open span; ``False`` for id 0 or a closed span."""
     if span_id == 0:
         return False
-    return _current.record_event(span_id, name, attributes)
+    return current_collector().record_event(span_id, name, attributes)
 
 
 def current_span_id() -> int | None:
     """Return the active span's id, or ``None`` when tracing is off or none is open."""
     if not _enabled:
         return None
-    return _current.current_span_id()
+    return current_collector().current_span_id()
 
 
 def span_link(span_id: int) -> SpanLink | None:
     """Return a link to an open span; ``None`` for id 0 or when tracing is off."""
     if span_id == 0 or not _enabled:
         return None
-    return _current.span_link(span_id)
+    return current_collector().span_link(span_id)
 
 
 def current_span_link() -> SpanLink | None:
     """Return a link to the active span; ``None`` when tracing is off or none is open."""
     if not _enabled:
         return None
-    return _current.current_span_link()
+    return current_collector().current_span_link()
 
 
 def take_spans() -> list[Span]:
     """Remove and return the current collector's completed spans."""
-    return _current.take_spans()
+    return current_collector().take_spans()
 
 
 def peek_spans() -> list[Span]:
     """Return the current collector's completed spans without removing them."""
-    return _current.spans()
+    return current_collector().spans()
 
 
 def reset_tracing() -> None:
     """Reset the current collector."""
-    _current.reset()
+    current_collector().reset()
 
 
 def span_to_dict(span: Span) -> dict[str, Any]:

@@ -1,3 +1,244 @@
-"""The pytest plugin: fixtures, marker, options and report sections."""
+"""The pytest plugin: ``trace`` and ``mock_clock`` fixtures, the marker, snapshots, reports."""
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Generator, Iterator
+from typing import Any, Literal, final
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from pytest_harn_trace import collector as _collector
+from pytest_harn_trace.capture import TraceCapture
+from pytest_harn_trace.clock import MockClock, install_override
+from pytest_harn_trace.collector import SpanCollector, use_collector
+from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
+
+__all__ = [
+    "DEFAULT_WALL_MS",
+    "HarnTraceWarning",
+    "mock_clock_fixture",
+    "trace_fixture",
+    "trace_json_snapshot_fixture",
+    "trace_snapshot_fixture",
+]
+
+DEFAULT_WALL_MS = 1_700_000_000_000
+"""The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
+
+_MARKER = "harn_trace"
+_MARKER_ARGS = ("wall_ms", "auto_advance_ms")
+_REPORT_MODES = ("failed", "all", "never")
+_capture_key = pytest.StashKey[TraceCapture]()
+
+
+@final
+class HarnTraceWarning(UserWarning):
+    """Warnings about how a test used tracing, such as spans left open."""
+
+
+class _HookSpecs:
+    @pytest.hookspec
+    def pytest_harn_trace_redact(self, span: dict[str, Any]) -> None:
+        """Rewrite a span's dict in place before it is snapshotted.
+
+        Called for every span of ``trace_snapshot`` and ``trace_json_snapshot``,
+        after normalization. Change ``span["metadata"]`` (or any other key) to
+        hide values that vary between runs, such as request ids.
+        """
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Declare the plugin's hooks."""
+    pluginmanager.add_hookspecs(_HookSpecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the command-line and ini options."""
+    group = parser.getgroup("harn-trace", "trace assertions (pytest-harn-trace)")
+    group.addoption(
+        "--harn-trace-report",
+        choices=_REPORT_MODES,
+        default=None,
+        help="When to add a 'Captured trace' section to test reports: failed (default), "
+        "all or never.",
+    )
+    parser.addini(
+        "harn_trace_report",
+        "When to add a 'Captured trace' section to reports: failed, all or never.",
+        default="failed",
+    )
+    parser.addini(
+        "harn_trace_wall_ms",
+        f"Wall time (UNIX ms) the mock_clock fixture starts at (default {DEFAULT_WALL_MS}).",
+        default=str(DEFAULT_WALL_MS),
+    )
+    parser.addini(
+        "harn_trace_auto_advance_ms",
+        "Milliseconds the mock_clock fixture moves on every read (default 0: off).",
+        default="0",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and check the report option."""
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(wall_ms=..., auto_advance_ms=...): give the test the trace and mock_clock "
+        "fixtures, with the mock clock at wall_ms, moving auto_advance_ms on every read.",
+    )
+    _report_mode(config)
+
+
+def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
+    mode: object = config.getoption("harn_trace_report") or config.getini("harn_trace_report")
+    if mode == "failed" or mode == "all" or mode == "never":
+        return mode
+    raise pytest.UsageError(
+        f"harn_trace_report = {mode!r} is not a report mode; use one of: "
+        + ", ".join(_REPORT_MODES)
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests marked ``harn_trace`` the ``mock_clock`` and ``trace`` fixtures."""
+    for item in items:
+        if isinstance(item, pytest.Function) and item.get_closest_marker(_MARKER) is not None:
+            for name in ("mock_clock", "trace"):
+                if name not in item.fixturenames:
+                    item.fixturenames.append(name)
+
+
+def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
+    settings = {
+        "wall_ms": _ini_ms(request.config, "harn_trace_wall_ms"),
+        "auto_advance_ms": _ini_ms(request.config, "harn_trace_auto_advance_ms"),
+    }
+    marker = request.node.get_closest_marker(_MARKER)
+    if marker is not None:
+        if marker.args:
+            raise pytest.UsageError(
+                f"@pytest.mark.{_MARKER} takes keyword arguments only "
+                f"({', '.join(_MARKER_ARGS)}), got positional {marker.args!r}"
+            )
+        for key, value in marker.kwargs.items():
+            if key not in settings:
+                raise pytest.UsageError(
+                    f"@pytest.mark.{_MARKER} got unknown argument {key!r}; "
+                    f"accepted: {', '.join(_MARKER_ARGS)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise pytest.UsageError(
+                    f"@pytest.mark.{_MARKER}({key}={value!r}): expected milliseconds as an "
+                    "int >= 0"
+                )
+            settings[key] = value
+    return settings["wall_ms"], settings["auto_advance_ms"]
+
+
+def _ini_ms(config: pytest.Config, name: str) -> int:
+    raw = config.getini(name)
+    try:
+        value = int(str(raw).strip().replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"{name} = {raw!r}: expected milliseconds as an int >= 0")
+    return value
+
+
+@pytest.fixture(name="mock_clock")
+def mock_clock_fixture(request: pytest.FixtureRequest) -> Iterator[MockClock]:
+    """A mock clock installed for the test; spans take their timings from it.
+
+    Starts at wall time 1_700_000_000_000 ms and monotonic 0 (configure with
+    ``@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=...)`` or the
+    ``harn_trace_wall_ms`` / ``harn_trace_auto_advance_ms`` ini options).
+
+    - ``mock_clock.advance(250)`` or ``advance(timedelta(seconds=1))`` moves it;
+    - ``mock_clock.auto_advance_ms = 5`` moves it 5 ms on every read, for
+      non-zero, deterministic durations without ``advance`` calls.
+    """
+    wall_ms, auto_advance_ms = _clock_settings(request)
+    clock = MockClock.at_wall_ms(wall_ms, auto_advance_ms=auto_advance_ms)
+    with install_override(clock):
+        yield clock
+
+
+@pytest.fixture(name="trace")
+def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
+    """The spans recorded during this test, in a fresh collector with tracing on.
+
+    - ``trace.spans`` / ``trace.open_spans``: completed (in completion order) / open spans;
+    - ``trace.roots``: the span tree (nodes with ``.children``);
+    - ``trace.find(kind, name, **metadata)`` / ``trace.one(...)``: look spans up;
+    - ``trace.summary()``: Harn's text summary; ``trace.assert_tree(expected)``;
+    - ``trace.to_dicts(normalize=True)``: dicts that are stable across runs;
+    - ``assert trace == trace_snapshot``: snapshot the summary (needs ``mock_clock``).
+
+    Afterwards the previous collector and enabled state come back.
+    """
+    collector = SpanCollector()
+    hook = request.config.hook
+
+    def redact(span: dict[str, Any]) -> None:
+        hook.pytest_harn_trace_redact(span=span)
+
+    capture = TraceCapture(collector, redact=redact)
+    request.node.stash[_capture_key] = capture
+    was_enabled = _collector.swap_enabled(True)
+    try:
+        with use_collector(collector):
+            yield capture
+    finally:
+        _collector.swap_enabled(was_enabled)
+    left_open = collector.open_spans()
+    if left_open:
+        names = ", ".join(
+            f"span {span_id} {kind.value} {name!r}" for span_id, kind, name in left_open
+        )
+        path, lineno, _ = request.node.location
+        # Attributed to the test itself: no frame of the test is on the stack at teardown.
+        warnings.warn_explicit(
+            HarnTraceWarning(
+                f"{request.node.nodeid} left {len(left_open)} span(s) open: {names}; "
+                "end them (span_end, or `with span(...)`) so the trace is complete"
+            ),
+            category=HarnTraceWarning,
+            filename=str(request.config.rootpath / path),
+            lineno=(lineno or 0) + 1,
+        )
+
+
+@pytest.fixture(name="trace_snapshot")
+def trace_snapshot_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshot of a trace's summary as a ``.txt`` file: ``assert trace == trace_snapshot``."""
+    return snapshot.use_extension(TraceSummarySnapshotExtension)
+
+
+@pytest.fixture(name="trace_json_snapshot")
+def trace_json_snapshot_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshot of a trace's normalized span dicts as ``.json``: ``assert trace == ...``."""
+    return snapshot.use_extension(TraceJsonSnapshotExtension)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add a ``Captured trace <phase>`` section to the report of a test that used ``trace``."""
+    report = yield
+    capture = item.stash.get(_capture_key, None)
+    if capture is None or call.when != "call":
+        return report
+    mode = _report_mode(item.config)
+    if mode == "all" or (mode == "failed" and report.failed):
+        text = capture.summary()
+        open_spans = capture.open_spans
+        if open_spans:
+            text += "\n\nStill open: " + ", ".join(
+                f"{kind.value} {name} (span {span_id})" for span_id, kind, name in open_spans
+            )
+        report.sections.append((f"Captured trace {call.when}", text))
+    return report

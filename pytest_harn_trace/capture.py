@@ -1,0 +1,307 @@
+"""``TraceCapture``: a test's view of the spans its code recorded.
+
+This is what the ``trace`` fixture returns, in the spirit of pytest's
+``caplog``: read-only views for assertions (``spans``, ``roots``, ``find``,
+``one``), the seed's summary, and the normalized dicts that snapshots store.
+It knows nothing about pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import EllipsisType
+from typing import Any, final
+
+from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.model import JsonValue, Span, SpanKind
+from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.tree import SpanNode, assert_span_tree
+
+__all__ = ["RealClockError", "TraceCapture", "TraceNode"]
+
+
+class RealClockError(ValueError):
+    """Raised when a trace timed by the real clock is about to be snapshotted."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TraceNode:
+    """A completed span with its completed children, in completion order."""
+
+    span: Span
+    children: tuple[TraceNode, ...]
+
+    @property
+    def kind(self) -> SpanKind:
+        """The span's kind."""
+        return self.span.kind
+
+    @property
+    def name(self) -> str:
+        """The span's name."""
+        return self.span.name
+
+    @property
+    def metadata(self) -> dict[str, JsonValue]:
+        """The span's metadata."""
+        return self.span.metadata
+
+    @property
+    def duration_ms(self) -> int:
+        """The span's duration in milliseconds."""
+        return self.span.duration_ms
+
+    def walk(self) -> Iterator[TraceNode]:
+        """Yield this node and its descendants, depth first, in summary order."""
+        stack = [self]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(current.children))
+
+    def __repr__(self) -> str:
+        return (
+            f"TraceNode({self.span.kind.value} {self.span.name!r}, "
+            f"{len(self.children)} child(ren))"
+        )
+
+
+@final
+class TraceCapture:
+    """The spans recorded during one test, with helpers to assert on them.
+
+    Args:
+        collector: The collector the test's code records into.
+        redact: Called with each span dict before it is snapshotted, to
+            rewrite it in place (the ``pytest_harn_trace_redact`` hook).
+        durations: Whether snapshots of this capture include durations and
+            times (see :meth:`without_durations`).
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        collector: SpanCollector,
+        *,
+        redact: Callable[[dict[str, Any]], object] | None = None,
+        durations: bool = True,
+    ) -> None:
+        self._collector = collector
+        self._redact = redact
+        self._durations = durations
+
+    def without_durations(self) -> TraceCapture:
+        """Return a view of this capture whose snapshots leave out every duration and time.
+
+        For snapshots that stay the same from run to run without a mock clock:
+        ``assert trace.without_durations() == trace_snapshot``.
+        """
+        return TraceCapture(self._collector, redact=self._redact, durations=False)
+
+    @property
+    def collector(self) -> SpanCollector:
+        """The collector behind this capture."""
+        return self._collector
+
+    @property
+    def spans(self) -> list[Span]:
+        """The completed spans, in completion order."""
+        return self._collector.spans()
+
+    @property
+    def open_spans(self) -> list[tuple[int, SpanKind, str]]:
+        """``(span_id, kind, name)`` of each span started but not yet ended."""
+        return self._collector.open_spans()
+
+    @property
+    def real_clock(self) -> bool:
+        """Whether any span was started on the real clock, so its timings vary by run."""
+        return self._collector.used_real_clock
+
+    def clear(self) -> None:
+        """Drop the completed spans; open spans carry on."""
+        self._collector.take_spans()
+
+    def summary(self, *, durations: bool = True) -> str:
+        """Return the seed's ``format_summary`` of this capture.
+
+        ``durations=False`` leaves out every ``Nms`` (header ``Trace: N spans``),
+        for output that is the same on every run without a mock clock.
+        """
+        return format_summary(self.spans, durations=durations)
+
+    @property
+    def roots(self) -> list[TraceNode]:
+        """The tree ``summary()`` draws: completed roots with their completed children."""
+        spans = self.spans
+        children: dict[int | None, list[Span]] = {}
+        for span in spans:
+            children.setdefault(span.parent_id, []).append(span)
+
+        def build(span: Span, path: frozenset[int]) -> TraceNode:
+            if span.span_id in path:  # repeated ids from mixed traces: never loop
+                return TraceNode(span, ())
+            inner = path | {span.span_id}
+            kids = tuple(build(child, inner) for child in children.get(span.span_id, ()))
+            return TraceNode(span, kids)
+
+        return [build(root, frozenset()) for root in children.get(None, ())]
+
+    def find(
+        self, kind: SpanKind | str | None = None, name: str | None = None, **metadata: object
+    ) -> list[Span]:
+        """Return the completed spans matching every criterion given.
+
+        ``kind`` and ``name`` compare for equality; each ``metadata`` keyword
+        must be present on the span and equal (matchers such as
+        ``unittest.mock.ANY`` or dirty-equals objects work, since the expected
+        value is compared on the left).
+        """
+        if kind is not None:
+            kind = SpanKind.parse(kind)
+        found = []
+        for span in self.spans:
+            if kind is not None and span.kind is not kind:
+                continue
+            if name is not None and name != span.name:
+                continue
+            if any(
+                key not in span.metadata or value != span.metadata[key]
+                for key, value in metadata.items()
+            ):
+                continue
+            found.append(span)
+        return found
+
+    def one(
+        self, kind: SpanKind | str | None = None, name: str | None = None, **metadata: object
+    ) -> Span:
+        """Return the one completed span matching, as :meth:`find`.
+
+        Raises:
+            AssertionError: when none or several match; the message lists them.
+        """
+        found = self.find(kind, name, **metadata)
+        if len(found) == 1:
+            return found[0]
+        criteria = _describe_criteria(kind, name, metadata)
+        if not found:
+            listing = "\n".join(f"  {_span_line(span)}" for span in self.spans) or "  (none)"
+            raise AssertionError(
+                f"expected exactly one span matching {criteria}, found none; "
+                f"completed spans:\n{listing}"
+            )
+        listing = "\n".join(f"  {_span_line(span)}" for span in found)
+        raise AssertionError(
+            f"expected exactly one span matching {criteria}, found {len(found)}:\n{listing}"
+        )
+
+    def assert_tree(
+        self,
+        expected: str | SpanNode | EllipsisType | Sequence[SpanNode | EllipsisType],
+        *,
+        ordered: bool = True,
+        exact: bool = True,
+    ) -> None:
+        """Assert this capture's span tree matches ``expected`` (see ``assert_span_tree``)."""
+        __tracebackhide__ = True
+        assert_span_tree(self, expected, ordered=ordered, exact=exact)
+
+    def to_dicts(self, *, normalize: bool = False) -> list[dict[str, Any]]:
+        """Return the completed spans as Harn's dicts (``span_to_dict``).
+
+        With ``normalize=True`` the result is the same on every run: trace ids
+        become ``trace_1``, ``trace_2``... in order of first appearance (link
+        references renamed consistently), and ``start_ms``, which always comes
+        from the real clock, is dropped.
+        """
+        dicts = [span.to_dict() for span in self.spans]
+        if normalize:
+            _normalize(dicts)
+        return dicts
+
+    def snapshot_dicts(self) -> list[dict[str, Any]]:
+        """Return the normalized, redacted dicts a snapshot stores.
+
+        Raises:
+            RealClockError: when durations are kept but spans were timed by the
+                real clock, whose readings change from run to run.
+        """
+        if self._durations and self.real_clock:
+            raise RealClockError(
+                "this trace was timed by the real clock, so its durations and times change "
+                "from run to run and a snapshot of it would be flaky; use the mock_clock "
+                "fixture (or mark the test @pytest.mark.harn_trace), or leave durations "
+                "out: assert trace.without_durations() == trace_snapshot"
+            )
+        dicts = self.to_dicts(normalize=True)
+        if not self._durations:
+            for data in dicts:
+                _drop_timings(data)
+        if self._redact is not None:
+            for data in dicts:
+                self._redact(data)
+        return dicts
+
+    def snapshot_text(self) -> str:
+        """Return the summary a text snapshot stores, rendered from the redacted dicts."""
+        spans = [Span.from_dict(data) for data in self.snapshot_dicts()]
+        return format_summary(spans, durations=self._durations) + "\n"
+
+    def snapshot_json(self) -> str:
+        """Return the JSON a JSON snapshot stores."""
+        return json.dumps(self.snapshot_dicts(), indent=2, ensure_ascii=False) + "\n"
+
+    def __len__(self) -> int:
+        return len(self._collector.spans())
+
+    def __repr__(self) -> str:
+        return (
+            f"<TraceCapture {self._collector.trace_id} with {len(self)} span(s), "
+            f"{len(self.open_spans)} open>"
+        )
+
+
+def _describe_criteria(
+    kind: SpanKind | str | None, name: str | None, metadata: dict[str, object]
+) -> str:
+    parts = []
+    if kind is not None:
+        parts.append(f"kind={str(kind)!r}")
+    if name is not None:
+        parts.append(f"name={name!r}")
+    parts.extend(f"{key}={value!r}" for key, value in metadata.items())
+    return "(" + ", ".join(parts) + ")" if parts else "(anything)"
+
+
+def _span_line(span: Span) -> str:
+    meta = ", ".join(f"{key}={value!r}" for key, value in sorted(span.metadata.items()))
+    return f"span {span.span_id}: {span.kind.value} {span.name}" + (f" ({meta})" if meta else "")
+
+
+def _normalize(dicts: Sequence[dict[str, Any]]) -> None:
+    placeholders: dict[str, str] = {}
+
+    def rename(trace_id: str) -> str:
+        if trace_id not in placeholders:
+            placeholders[trace_id] = f"trace_{len(placeholders) + 1}"
+        return placeholders[trace_id]
+
+    for data in dicts:
+        data["trace_id"] = rename(data["trace_id"])
+        data.pop("start_ms", None)
+    for data in dicts:
+        for link in data.get("links", ()):
+            link["trace_id"] = rename(link["trace_id"])
+
+
+def _drop_timings(data: dict[str, Any]) -> None:
+    data.pop("start_unix_ms", None)
+    data.pop("duration_ms", None)
+    for event in data.get("events", ()):
+        event.pop("time_unix_ms", None)
+        event.pop("offset_ms", None)
