@@ -1,0 +1,3 @@
+"""Root conftest: the plugin tests drive inner pytest runs through ``pytester``."""
+
+pytest_plugins = ("pytester",)
