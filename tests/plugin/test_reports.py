@@ -1,0 +1,90 @@
+"""The ``Captured trace call`` report section and its option."""
+
+from __future__ import annotations
+
+import pytest
+
+FAILING_TEST = """
+from pytest_harn_trace import span
+
+def test_agent(trace, mock_clock):
+    with span("pipeline", "main"):
+        with span("llm_call", "gpt-4", model="gpt-4"):
+            mock_clock.advance(12)
+    assert False, "boom"
+
+def test_passing(trace, mock_clock):
+    with span("pipeline", "quiet"):
+        mock_clock.advance(1)
+"""
+
+
+def test_failed_test_shows_its_trace_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(FAILING_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- Captured trace call -*",
+            "Trace: 2 spans, 12ms total",
+            "",
+            "pipeline main 12ms",
+            '  llm_call gpt-4 12ms (model="gpt-4")',
+        ]
+    )
+    result.stdout.no_fnmatch_line("pipeline quiet*")
+
+
+def test_report_never_hides_the_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(FAILING_TEST)
+    result = pytester.runpytest("--harn-trace-report=never")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.no_fnmatch_line("*Captured trace call*")
+
+
+def test_report_all_adds_the_section_to_passing_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(FAILING_TEST)
+    result = pytester.runpytest("--harn-trace-report=all", "-rP")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*- Captured trace call -*", "pipeline quiet 1ms"])
+
+
+def test_report_mode_comes_from_the_ini_file(pytester: pytest.Pytester, inner_ini: str) -> None:
+    pytester.makeini(inner_ini + "harn_trace_report = never\n")
+    pytester.makepyfile(FAILING_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.no_fnmatch_line("*Captured trace call*")
+
+
+def test_bad_report_mode_in_ini_is_a_usage_error(pytester: pytest.Pytester, inner_ini: str) -> None:
+    pytester.makeini(inner_ini + "harn_trace_report = sometimes\n")
+    pytester.makepyfile(FAILING_TEST)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*harn_trace_report = 'sometimes' is not a report mode; use one of: failed, all, never"]
+    )
+
+
+def test_open_spans_are_listed_under_the_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import span_start
+
+        def test_agent(trace):
+            span_start("pipeline", "main")
+            assert False
+        """
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(
+        ["*- Captured trace call -*", "No spans recorded.", "", "Still open: pipeline main (span 1)"]
+    )
+
+
+def test_tests_without_trace_get_no_section(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert False\n")
+    result = pytester.runpytest("--harn-trace-report=all")
+    result.assert_outcomes(failed=1)
+    result.stdout.no_fnmatch_line("*Captured trace*")
