@@ -1,0 +1,196 @@
+"""How assert_span_tree failures look in real pytest output (pytester runs)."""
+
+from __future__ import annotations
+
+import glob
+
+import pytest
+
+SPANS_HELPER = """
+from pytest_harn_trace.model import Span, SpanKind
+from pytest_harn_trace.tree import assert_span_tree, node
+
+
+def make_span(span_id, parent_id, kind, name, duration_ms=0, metadata=None):
+    return Span("trace-1", span_id, parent_id, SpanKind(kind), name, 0, 0, duration_ms,
+                dict(metadata or {}), [], [])
+
+
+def pipeline_spans(model):
+    return [
+        make_span(2, 1, "llm_call", "gpt-4", 10, {"model": model, "tokens": 100}),
+        make_span(3, 1, "tool_call", "search", 5),
+        make_span(1, None, "pipeline", "main", 15),
+    ]
+"""
+
+LEGEND = (
+    "Actual span tree against the expected one "
+    "('!' mismatch, '-' missing, '+' unexpected, '~' extra span allowed):"
+)
+
+TB_PREFIX = {"long": "E       ", "short": "E   ", "native": ""}
+"""What pytest puts before each line of the exception message, per --tb style."""
+
+
+def message_lines(lines, tb="long"):
+    """fnmatch patterns matching exactly these message lines, as pytest prints them."""
+    prefix = TB_PREFIX[tb]
+    first, *rest = lines
+    return [
+        glob.escape(f"{prefix}AssertionError: {first}"),
+        *(glob.escape(f"{prefix}{line}") for line in rest),
+    ]
+
+
+def test_metadata_mismatch_is_shown_in_full(pytester):
+    pytester.makepyfile(
+        SPANS_HELPER
+        + '''
+
+def test_llm_model():
+    assert_span_tree(pipeline_spans("gpt-3.5"), """
+        pipeline main
+          llm_call gpt-4 (model="gpt-4")
+          tool_call search
+    """)
+'''
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([">       assert_span_tree(pipeline_spans(*"])
+    result.stdout.fnmatch_lines(
+        [
+            *message_lines(
+                [
+                    'span tree mismatch at pipeline main > llm_call gpt-4: metadata["model"] '
+                    'expected "gpt-4", got "gpt-3.5"',
+                    "",
+                    LEGEND,
+                    "  pipeline main 15ms",
+                    '!   llm_call gpt-4 10ms (model="gpt-3.5", tokens=100)',
+                    '?     metadata["model"] expected "gpt-4", got "gpt-3.5"',
+                    "    tool_call search 5ms",
+                ]
+            ),
+            "",
+            "test_metadata_mismatch_is_shown_in_full.py:*: AssertionError",
+        ],
+        consecutive=True,
+    )
+    # __tracebackhide__: the traceback stops at the test, not inside the package.
+    result.stdout.no_fnmatch_line("*pytest_harn_trace*tree.py*")
+
+
+def test_missing_span_is_shown_in_full(pytester):
+    pytester.makepyfile(
+        SPANS_HELPER
+        + """
+
+def test_summary_step():
+    assert_span_tree(
+        pipeline_spans("gpt-4"),
+        node(
+            "pipeline",
+            "main",
+            node("llm_call", "gpt-4"),
+            node("fn_call", "summarize", node("llm_call", "*")),
+            node("tool_call", "search"),
+        ),
+    )
+"""
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        message_lines(
+            [
+                "span tree mismatch at pipeline main > fn_call summarize: missing span",
+                "",
+                LEGEND,
+                "  pipeline main 15ms",
+                '    llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+                "-   fn_call summarize",
+                "-     llm_call *",
+                "    tool_call search 5ms",
+            ]
+        ),
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(
+        ["FAILED test_missing_span_is_shown_in_full.py::test_summary_step - Assert*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "tb"),
+    [([], "long"), (["-q"], "long"), (["-vv"], "long"), (["--tb=short"], "short")],
+)
+def test_long_tree_message_is_not_truncated(pytester, options, tb):
+    pytester.makepyfile(
+        SPANS_HELPER
+        + """
+
+def test_many_tools():
+    spans = [make_span(i + 2, 1, "tool_call", f"tool{i}", 1) for i in range(45)]
+    spans.append(make_span(1, None, "pipeline", "main", 50))
+    expected = "pipeline main\\n" + "".join(f"  tool_call tool{i}\\n" for i in range(44))
+    expected += "  tool_call last\\n"
+    assert_span_tree(spans, expected)
+"""
+    )
+
+    result = pytester.runpytest(*options)
+
+    result.assert_outcomes(failed=1)
+    tools = [f"    tool_call tool{i} 1ms" for i in range(44)]
+    result.stdout.fnmatch_lines(
+        message_lines(
+            [
+                "span tree mismatch at pipeline main > tool_call tool44: "
+                'name expected "last", got "tool44"',
+                "",
+                LEGEND,
+                "  pipeline main 50ms",
+                *tools,
+                "!   tool_call tool44 1ms",
+                '?     name expected "last", got "tool44"',
+            ],
+            tb,
+        ),
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*Full output truncated*")
+
+
+def test_native_traceback_shows_the_message_too(pytester):
+    pytester.makepyfile(
+        SPANS_HELPER
+        + """
+
+def test_unexpected():
+    assert_span_tree(pipeline_spans("gpt-4"), "pipeline main\\n  llm_call gpt-4")
+"""
+    )
+
+    result = pytester.runpytest("--tb=native")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        message_lines(
+            [
+                "span tree mismatch at pipeline main > tool_call search: unexpected span",
+                "",
+                LEGEND,
+                "  pipeline main 15ms",
+                '    llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+                "+   tool_call search 5ms",
+            ],
+            "native",
+        ),
+        consecutive=True,
+    )

@@ -1,0 +1,990 @@
+"""Unit tests for pytest_harn_trace.tree: tree assertions and their failure messages."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from unittest.mock import ANY
+
+import pytest
+from dirty_equals import IsInt, IsPositiveInt, IsStr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.tree import SpanNode, assert_span_tree, node, parse_tree_text
+
+LEGEND = (
+    "Actual span tree against the expected one "
+    "('!' mismatch, '-' missing, '+' unexpected, '~' extra span allowed):"
+)
+
+
+def make_span(
+    span_id,
+    parent_id,
+    kind,
+    name,
+    duration_ms=0,
+    metadata=None,
+    *,
+    events=(),
+    links=(),
+):
+    return Span(
+        trace_id="trace-1",
+        span_id=span_id,
+        parent_id=parent_id,
+        kind=SpanKind(kind),
+        name=name,
+        start_ms=0,
+        start_unix_ms=1_700_000_000_000,
+        duration_ms=duration_ms,
+        metadata=dict(metadata or {}),
+        links=list(links),
+        events=list(events),
+    )
+
+
+def pipeline_spans(model="gpt-4"):
+    """The trace of format_summary's example, in completion order (children first)."""
+    return [
+        make_span(2, 1, "llm_call", "gpt-4", 10, {"model": model, "tokens": 100}),
+        make_span(3, 1, "tool_call", "search", 5),
+        make_span(1, None, "pipeline", "main", 15),
+    ]
+
+
+def failure(actual, expected, **options):
+    with pytest.raises(AssertionError) as info:
+        assert_span_tree(actual, expected, **options)
+    return str(info.value)
+
+
+# --- passing expectations ---------------------------------------------------------
+
+
+def test_format_summary_output_pasted_as_is_passes():
+    spans = pipeline_spans()
+    summary = (
+        "Trace: 3 spans, 15ms total\n"
+        "\n"
+        "pipeline main 15ms\n"
+        '  llm_call gpt-4 10ms (model="gpt-4", tokens=100)\n'
+        "  tool_call search 5ms"
+    )
+    assert format_summary(spans) == summary
+
+    assert_span_tree(spans, summary)
+
+
+def test_indented_triple_quoted_text_passes():
+    assert_span_tree(
+        pipeline_spans(),
+        """
+        Trace: 3 spans, 15ms total
+
+        pipeline main 15ms
+          llm_call gpt-4 10ms (model="gpt-4", tokens=100)
+          tool_call search 5ms
+        """,
+    )
+
+
+def test_text_without_durations_or_metadata_checks_only_kinds_and_names():
+    assert_span_tree(
+        pipeline_spans(),
+        """
+        pipeline main
+          llm_call gpt-4
+          tool_call search
+        """,
+    )
+
+
+def test_metadata_in_text_is_a_subset_match():
+    assert_span_tree(pipeline_spans(), 'pipeline main\n  llm_call gpt-4 (model="gpt-4")\n  ...')
+
+
+def test_no_spans_recorded_means_an_empty_tree():
+    assert_span_tree([], "No spans recorded.")
+    assert_span_tree([], "")
+    assert_span_tree([], [])
+
+
+def test_names_with_spaces_parse_up_to_the_duration():
+    spans = [make_span(1, None, "resume", "resume worker 7", 3)]
+
+    assert_span_tree(spans, "resume resume worker 7 3ms")
+    assert parse_tree_text("resume resume worker 7 3ms") == [
+        node("resume", "resume worker 7", duration_ms=3)
+    ]
+
+
+def test_metadata_json_may_hold_commas_parens_and_equals_signs():
+    metadata = {"query": 'a, (b=c) "d"', "args": {"x": [1, 2]}, "none": None, "ok": True}
+    spans = [make_span(1, None, "tool_call", "search", 1, metadata)]
+
+    assert_span_tree(spans, format_summary(spans))
+    assert_span_tree(spans, 'tool_call search (query="a, (b=c) \\"d\\"", args={"x":[1, 2]})')
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(1e-06, "1e-6"), (1e16, "1e16"), (1.0, "1.0"), (1, "1.0"), (1.0, "1"), (0.00001, "1e-5")],
+)
+def test_metadata_numbers_compare_numerically(value, written):
+    spans = [make_span(1, None, "llm_call", "gpt-4", 1, {"cost_usd": value})]
+
+    assert_span_tree(spans, f"llm_call gpt-4 (cost_usd={written})")
+    assert_span_tree(spans, format_summary(spans))
+
+
+def test_json_true_does_not_match_the_number_one():
+    spans = [make_span(1, None, "llm_call", "gpt-4", 1, {"cached": 1})]
+
+    message = failure(spans, "llm_call gpt-4 (cached=true)")
+
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: metadata["cached"] expected true, got 1'
+    )
+
+
+def test_spans_whose_parent_is_missing_are_not_part_of_the_tree():
+    spans = [*pipeline_spans(), make_span(9, 42, "tool_call", "orphan")]
+
+    assert_span_tree(spans, "pipeline main\n  llm_call gpt-4\n  tool_call search")
+    message = failure(spans, "pipeline main")
+    assert message.splitlines()[-1] == (
+        "  (1 span(s) not drawn: their parent is not among the spans)"
+    )
+
+
+def test_actual_may_be_a_tuple_or_an_object_with_spans():
+    class Collector:
+        def __init__(self, spans):
+            self._spans = spans
+
+        def spans(self):
+            return list(self._spans)
+
+    class Capture:
+        def __init__(self, spans):
+            self._spans = spans
+
+        @property
+        def spans(self):
+            return list(self._spans)
+
+    expected = "pipeline main\n  llm_call gpt-4\n  tool_call search"
+    assert_span_tree(tuple(pipeline_spans()), expected)
+    assert_span_tree(Collector(pipeline_spans()), expected)
+    assert_span_tree(Capture(pipeline_spans()), expected)
+
+
+# --- failure messages -------------------------------------------------------------
+
+
+def test_metadata_mismatch_names_the_path_and_the_values():
+    message = failure(
+        pipeline_spans(model="gpt-3.5"),
+        """
+        pipeline main
+          llm_call gpt-4 (model="gpt-4")
+          tool_call search
+        """,
+    )
+
+    assert message == "\n".join(
+        [
+            'span tree mismatch at pipeline main > llm_call gpt-4: metadata["model"] '
+            'expected "gpt-4", got "gpt-3.5"',
+            "",
+            LEGEND,
+            "  pipeline main 15ms",
+            '!   llm_call gpt-4 10ms (model="gpt-3.5", tokens=100)',
+            '?     metadata["model"] expected "gpt-4", got "gpt-3.5"',
+            "    tool_call search 5ms",
+        ]
+    )
+
+
+def test_missing_metadata_key_is_reported():
+    message = failure(
+        pipeline_spans(), 'pipeline main\n  llm_call gpt-4 (provider="openai")\n  ...'
+    )
+
+    assert message.splitlines()[0] == (
+        'span tree mismatch at pipeline main > llm_call gpt-4: metadata["provider"] '
+        'expected "openai", key missing'
+    )
+
+
+def test_missing_child_is_drawn_where_it_was_expected():
+    message = failure(
+        pipeline_spans(),
+        """
+        pipeline main
+          llm_call gpt-4
+          tool_call fetch (url="https://x")
+          tool_call search
+        """,
+    )
+
+    assert message == "\n".join(
+        [
+            "span tree mismatch at pipeline main > tool_call fetch: missing span",
+            "",
+            LEGEND,
+            "  pipeline main 15ms",
+            '    llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+            '-   tool_call fetch (url="https://x")',
+            "    tool_call search 5ms",
+        ]
+    )
+
+
+def test_missing_subtree_draws_every_expected_line():
+    message = failure(
+        pipeline_spans(), "pipeline main\n  ...\n  step plan\n    fn_call helper\n      ...\n"
+    )
+
+    assert message.splitlines()[3:] == [
+        "  pipeline main 15ms",
+        '~   llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+        "~   tool_call search 5ms",
+        "-   step plan",
+        "-     fn_call helper",
+    ]
+
+
+def test_unexpected_child_is_marked_with_its_subtree():
+    spans = [
+        *pipeline_spans(),
+        make_span(5, 4, "llm_call", "summarize", 2),
+        make_span(4, 1, "fn_call", "helper", 3),
+    ]
+
+    message = failure(spans, "pipeline main\n  llm_call gpt-4\n  tool_call search")
+
+    assert message == "\n".join(
+        [
+            "span tree mismatch at pipeline main > fn_call helper: unexpected span",
+            "",
+            LEGEND,
+            "  pipeline main 15ms",
+            '    llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+            "    tool_call search 5ms",
+            "+   fn_call helper 3ms",
+            "+     llm_call summarize 2ms",
+        ]
+    )
+
+
+def test_wrong_kind_is_reported_on_the_span_with_the_same_name():
+    message = failure(pipeline_spans(), "pipeline main\n  fn_call gpt-4\n  tool_call search")
+
+    assert message.splitlines()[0] == (
+        'span tree mismatch at pipeline main > llm_call gpt-4: kind expected "fn_call", '
+        'got "llm_call"'
+    )
+    assert message.splitlines()[4:6] == [
+        '!   llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+        '?     kind expected "fn_call", got "llm_call"',
+    ]
+
+
+def test_wrong_name_and_duration_are_reported_together():
+    message = failure(pipeline_spans(), "pipeline main\n  llm_call gpt-5 12ms\n  tool_call search")
+
+    assert message.splitlines()[0] == (
+        'span tree mismatch at pipeline main > llm_call gpt-4: name expected "gpt-5", '
+        'got "gpt-4"; duration_ms expected 12, got 10'
+    )
+
+
+def test_wrong_order_fails_and_points_to_ordered_false():
+    expected = "pipeline main\n  tool_call search\n  llm_call gpt-4"
+
+    message = failure(pipeline_spans(), expected)
+
+    hint = (
+        "out of order: it matches 'tool_call search 5ms' at another place; "
+        "ordered=False allows any order"
+    )
+    assert message == "\n".join(
+        [
+            f"span tree mismatch at pipeline main > tool_call search: missing span ({hint})",
+            "",
+            LEGEND,
+            "  pipeline main 15ms",
+            "-   tool_call search",
+            f"?     {hint}",
+            '    llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+            "+   tool_call search 5ms",
+        ]
+    )
+
+
+def test_wrong_order_passes_with_ordered_false():
+    assert_span_tree(
+        pipeline_spans(), "pipeline main\n  tool_call search\n  llm_call gpt-4", ordered=False
+    )
+
+
+def test_unordered_uses_each_span_once():
+    spans = [make_span(2, 1, "tool_call", "search"), make_span(1, None, "pipeline", "main")]
+
+    message = failure(spans, "pipeline main\n  tool_call search\n  tool_call search", ordered=False)
+
+    assert message.splitlines()[0] == (
+        "span tree mismatch at pipeline main > tool_call search: missing span"
+    )
+    assert message.splitlines()[2].endswith("extra span allowed; ordered=False):")
+
+
+def test_exact_false_skips_intermediate_spans():
+    spans = [
+        make_span(3, 2, "llm_call", "gpt-4", 10),
+        make_span(2, 1, "step", "plan", 12),
+        make_span(4, 1, "tool_call", "search", 5),
+        make_span(1, None, "pipeline", "main", 15),
+    ]
+    expected = "pipeline main\n  llm_call gpt-4\n  tool_call search"
+
+    hint = (
+        "it matches 'llm_call gpt-4 10ms' deeper in the tree; exact=False allows spans in between"
+    )
+    assert failure(spans, expected).splitlines() == [
+        f"span tree mismatch at pipeline main > llm_call gpt-4: missing span ({hint})",
+        "",
+        LEGEND,
+        "  pipeline main 15ms",
+        "-   llm_call gpt-4",
+        f"?     {hint}",
+        "+   step plan 12ms",
+        "+     llm_call gpt-4 10ms",
+        "    tool_call search 5ms",
+    ]
+    assert_span_tree(spans, expected, exact=False)
+    assert_span_tree(spans, "llm_call gpt-4", exact=False)  # a root matches any span
+
+
+def test_exact_false_failure_marks_ignored_spans():
+    spans = [
+        make_span(3, 2, "llm_call", "gpt-4", 10),
+        make_span(2, 1, "step", "plan", 12),
+        make_span(4, 1, "tool_call", "search", 5),
+        make_span(1, None, "pipeline", "main", 15),
+    ]
+
+    message = failure(spans, "pipeline main\n  llm_call gpt-4 11ms\n  tool_call fetch", exact=False)
+
+    assert message == "\n".join(
+        [
+            "span tree mismatch at pipeline main > llm_call gpt-4: duration_ms expected 11, got 10",
+            "",
+            "Actual span tree against the expected one ('!' mismatch, '-' missing, "
+            "'+' unexpected, '~' extra span allowed; exact=False):",
+            "  pipeline main 15ms",
+            "~   step plan 12ms",
+            "!     llm_call gpt-4 10ms",
+            "?       duration_ms expected 11, got 10",
+            "~   tool_call search 5ms",
+            "-   tool_call fetch",
+        ]
+    )
+
+
+def test_exact_false_keeps_expected_siblings_apart():
+    nested = [
+        make_span(3, 2, "tool_call", "c"),
+        make_span(2, 1, "tool_call", "b"),
+        make_span(1, None, "pipeline", "main"),
+    ]
+    expected = "pipeline main\n  tool_call b\n  tool_call c"
+
+    for ordered in (True, False):
+        with pytest.raises(AssertionError, match="missing span"):
+            assert_span_tree(nested, expected, exact=False, ordered=ordered)
+    assert_span_tree(nested, "pipeline main\n  tool_call c", exact=False)
+
+
+def test_exact_false_keeps_order_unless_told_otherwise():
+    spans = pipeline_spans()
+    expected = "pipeline main\n  tool_call search\n  llm_call gpt-4"
+
+    with pytest.raises(AssertionError, match="out of order"):
+        assert_span_tree(spans, expected, exact=False)
+    assert_span_tree(spans, expected, exact=False, ordered=False)
+
+
+def test_ellipsis_at_root_matches_any_number_of_roots():
+    spans = [
+        make_span(10, None, "vm_setup", "boot"),
+        *pipeline_spans(),
+        make_span(11, None, "drain", "settle"),
+    ]
+
+    assert_span_tree(spans, "...\npipeline main\n  ...\n...")
+    assert_span_tree(spans, [..., node("pipeline", "main", ...), ...])
+    message = failure(spans, "pipeline main\n  ...\n...")
+    assert message.splitlines()[0] == "span tree mismatch at vm_setup boot: unexpected span"
+
+
+def test_nested_ellipsis_matches_zero_or_more_spans():
+    spans = pipeline_spans()
+
+    assert_span_tree(spans, "pipeline main\n  ...\n  tool_call search")
+    assert_span_tree(spans, "pipeline main\n  llm_call gpt-4\n  ...\n  tool_call search")
+    assert_span_tree(spans, node("pipeline", "main", ..., node("llm_call", "gpt-4"), ...))
+
+
+def test_spans_matched_by_ellipsis_are_marked_extra():
+    message = failure(pipeline_spans(), "pipeline main\n  ...\n  tool_call fetch")
+
+    assert message.splitlines()[3:] == [
+        "  pipeline main 15ms",
+        '~   llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+        "!   tool_call search 5ms",
+        '?     name expected "fetch", got "search"',
+    ]
+
+
+def test_star_matches_any_kind_or_name():
+    spans = pipeline_spans()
+
+    assert_span_tree(spans, "* main\n  llm_call *\n  * *")
+    assert_span_tree(spans, node("*", "main", node("llm_call", "*"), node("*", "*")))
+    message = failure(spans, "* main\n  llm_call *")
+    assert message.splitlines()[0] == (
+        "span tree mismatch at pipeline main > tool_call search: unexpected span"
+    )
+
+
+# --- matchers ---------------------------------------------------------------------
+
+
+def test_structured_nodes_accept_matchers_in_every_field():
+    spans = pipeline_spans()
+
+    assert_span_tree(
+        spans,
+        node(
+            SpanKind.PIPELINE,
+            IsStr,
+            node(
+                "llm_call",
+                re.compile(r"gpt-\d"),
+                metadata={"model": ANY, "tokens": IsInt(gt=50)},
+                duration_ms=lambda duration: duration < 60_000,
+            ),
+            node(ANY, str, metadata=dict),
+        ),
+    )
+
+
+def test_matcher_mismatch_shows_the_matcher():
+    message = failure(
+        pipeline_spans(),
+        node(
+            "pipeline",
+            "main",
+            node("llm_call", re.compile(r"claude-.*"), metadata={"tokens": IsInt(gt=500)}),
+            node("tool_call", IsStr(regex="s.*"), duration_ms=IsPositiveInt & IsInt(gt=9)),
+        ),
+    )
+
+    assert message.splitlines()[3:] == [
+        "  pipeline main 15ms",
+        '!   llm_call gpt-4 10ms (model="gpt-4", tokens=100)',
+        "?     name expected re.compile('claude-.*'), got \"gpt-4\"",
+        '?     metadata["tokens"] expected IsInt(gt=500), got 100',
+        "!   tool_call search 5ms",
+        "?     duration_ms expected IsPositiveInt & IsInt(gt=9), got 5",
+    ]
+
+
+def test_predicate_mismatch_and_exception_are_reported():
+    def is_even(value):
+        return value % 2 == 0
+
+    spans = [make_span(1, None, "llm_call", "gpt-4", 5, {"model": "gpt-4"})]
+
+    message = failure(
+        spans, node("llm_call", "gpt-4", duration_ms=is_even, metadata={"model": is_even})
+    )
+
+    assert message.splitlines()[4:] == [
+        "?   duration_ms expected <predicate is_even>, got 5",
+        '?   metadata["model"] expected <predicate is_even>, got "gpt-4" '
+        "(predicate raised TypeError: not all arguments converted during string formatting)",
+    ]
+
+
+def test_type_matches_by_isinstance():
+    spans = [make_span(1, None, "llm_call", "gpt-4", 5, {"tokens": 3})]
+
+    assert_span_tree(spans, node("llm_call", str, metadata={"tokens": int}))
+    message = failure(spans, node("llm_call", str, metadata={"tokens": float}))
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: metadata["tokens"] expected '
+        "<instance of float>, got 3"
+    )
+
+
+def test_metadata_matcher_for_the_whole_dict():
+    spans = pipeline_spans()
+
+    assert_span_tree(spans, [node("pipeline", "main", ..., metadata={})])
+    message = failure(spans, [node("pipeline", "main", ..., metadata=lambda meta: bool(meta))])
+    assert message.splitlines()[0] == (
+        "span tree mismatch at pipeline main: metadata expected <predicate <lambda>>, got {}"
+    )
+
+
+# --- events and links -------------------------------------------------------------
+
+
+def events_span():
+    return [
+        make_span(
+            1,
+            None,
+            "llm_call",
+            "gpt-4",
+            9,
+            events=[
+                SpanEvent("request_sent", 1_700_000_000_001, 1),
+                SpanEvent("first_token", 1_700_000_000_004, 4, {"tokens": 1}),
+            ],
+            links=[SpanLink("trace-0", "17", {"reason": "retry"})],
+        )
+    ]
+
+
+def test_events_and_links_match_by_name_dict_record_or_matcher():
+    spans = events_span()
+
+    assert_span_tree(
+        spans,
+        node(
+            "llm_call",
+            "gpt-4",
+            events=["request_sent", {"name": "first_token", "attributes": {"tokens": 1}}],
+            links=["17"],
+        ),
+    )
+    assert_span_tree(
+        spans,
+        node(
+            "llm_call",
+            "gpt-4",
+            events=[SpanEvent("request_sent", 1_700_000_000_001, 1), ANY],
+            links=[SpanLink("trace-0", "17", {"reason": "retry"})],
+        ),
+    )
+    assert_span_tree(spans, node("llm_call", "gpt-4", events=lambda events: len(events) == 2))
+
+
+def test_event_mismatches_name_the_index_or_the_count():
+    spans = events_span()
+
+    message = failure(spans, node("llm_call", "gpt-4", events=["request_sent", "done"]))
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: events[1] expected "done", got "first_token"'
+    )
+
+    message = failure(spans, node("llm_call", "gpt-4", events=["request_sent"]))
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: events expected 1 item(s) ["request_sent"], '
+        'got 2 ["request_sent", "first_token"]'
+    )
+
+
+def test_link_mismatch_shows_the_link_as_its_expectation_is_written():
+    spans = events_span()
+
+    message = failure(spans, node("llm_call", "gpt-4", links=[{"span_id": "18"}]))
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: links[0] expected {"span_id":"18"}, '
+        'got {"trace_id":"trace-0","span_id":"17","attributes":{"reason":"retry"}}'
+    )
+
+    message = failure(spans, node("llm_call", "gpt-4", links=[]))
+    assert message.splitlines()[0] == (
+        "span tree mismatch at llm_call gpt-4: links expected 0 item(s) [], "
+        'got 1 [{"trace_id":"trace-0","span_id":"17","attributes":{"reason":"retry"}}]'
+    )
+
+    message = failure(spans, node("llm_call", "gpt-4", links=["17", "18"]))
+    assert message.splitlines()[0] == (
+        'span tree mismatch at llm_call gpt-4: links expected 2 item(s) ["17", "18"], got 1 ["17"]'
+    )
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def test_parse_tree_text_builds_nodes():
+    roots = parse_tree_text(
+        """
+        Trace: 3 spans, 15ms total
+
+        pipeline main 15ms
+          llm_call gpt-4 10ms (model="gpt-4", tokens=100)
+          ...
+        * *
+        """
+    )
+
+    assert roots == [
+        node(
+            "pipeline",
+            "main",
+            node("llm_call", "gpt-4", metadata={"model": "gpt-4", "tokens": 100}, duration_ms=10),
+            ...,
+            duration_ms=15,
+        ),
+        node("*", "*"),
+    ]
+
+
+def test_node_repr_reads_like_the_call():
+    tree = node("pipeline", "main", node("llm_call", "*", metadata={"model": ANY}), ...)
+
+    assert repr(tree) == (
+        "node('pipeline', 'main', node('llm_call', '*', metadata={'model': <ANY>}), ...)"
+    )
+    assert isinstance(tree, SpanNode)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "\n    pipeline main\n       llm_call gpt-4\n",
+            "line 3: indent is not a multiple of 2 spaces in '       llm_call gpt-4': "
+            "3 beyond the common indent; indent two spaces per level",
+        ),
+        (
+            "\n    pipeline main\n        llm_call gpt-4\n",
+            "line 3: line indented 2 levels deeper than its parent in "
+            "'        llm_call gpt-4': indent a child two spaces more than its parent",
+        ),
+        (
+            "pipeline main\n  llm_call\n",
+            "line 2: missing span name in '  llm_call': write `kind name`, e.g. `llm_call gpt-4`",
+        ),
+        (
+            "\n  pipeline main\n    llm_call gpt (model=gpt-4)\n",
+            "line 3: bad metadata JSON in '    llm_call gpt (model=gpt-4)': value of 'model' "
+            'at column 25: Expecting value; strings need double quotes, e.g. model="gpt-4"',
+        ),
+        (
+            'pipeline main\n  llm_call gpt (model="gpt-4"',
+            "line 2: unbalanced parentheses in '  llm_call gpt (model=\"gpt-4\"': "
+            "the '(' at column 16 is never closed",
+        ),
+        (
+            'pipeline main\n  llm_call gpt (model="gpt-4"))',
+            "line 2: unbalanced parentheses in '  llm_call gpt (model=\"gpt-4\"))': "
+            "unexpected ')' after the metadata",
+        ),
+        (
+            "pipeline main\n  llm_call gpt(4",
+            "line 2: unbalanced parentheses in '  llm_call gpt(4': "
+            "write metadata as (key=json, key=json) after the name",
+        ),
+        (
+            "pipeline main\n  ...\n    llm_call gpt-4",
+            "line 3: '...' cannot have children in '    llm_call gpt-4': see line 2",
+        ),
+        (
+            "\n\npipelin main",
+            "line 3: unknown span kind 'pipelin' in 'pipelin main': use one of: pipeline, "
+            "fn_call, llm_call, tool_call, import, parallel, spawn, step, vm_setup, "
+            "suspension, resume, drain, drain_decision, pool_submit, pool_dequeue, "
+            "channel_emit, channel_match, user_timing, model_route, tool_mount, "
+            "deferred_tool_load",
+        ),
+        (
+            "llm_call gpt (a=1 b=2)",
+            "line 1: bad metadata in 'llm_call gpt (a=1 b=2)': expected ',' or ')' after the "
+            "value of 'a' at column 19",
+        ),
+        (
+            "llm_call gpt (a=1, a=2)",
+            "line 1: bad metadata in 'llm_call gpt (a=1, a=2)': key 'a' given twice",
+        ),
+        (
+            "llm_call gpt (a=NaN)",
+            "line 1: bad metadata JSON in 'llm_call gpt (a=NaN)': value of 'a' at column 17: "
+            'NaN is not a JSON value; strings need double quotes, e.g. a="NaN"',
+        ),
+        (
+            "No spans recorded.\npipeline main",
+            "line 2: a span after 'No spans recorded.' (line 1) in 'pipeline main'",
+        ),
+        (
+            "pipeline main\n\t llm_call gpt-4",
+            "line 2: tab in indentation in '\\t llm_call gpt-4': indent with two spaces per level",
+        ),
+    ],
+)
+def test_malformed_text_names_the_line(text, message):
+    with pytest.raises(ValueError) as info:
+        parse_tree_text(text)
+
+    assert str(info.value) == message
+
+
+def test_malformed_text_fails_before_any_comparison():
+    with pytest.raises(ValueError, match=r"^line 2: missing span name"):
+        assert_span_tree(pipeline_spans(), "pipeline main\n  llm_call")
+
+
+# --- bad arguments ----------------------------------------------------------------
+
+
+def test_actual_of_the_wrong_type_raises_type_error():
+    accepted = (
+        "pass a list or tuple of Span, or an object with a `spans` attribute "
+        "(a list of Span, or a method returning one) such as a SpanCollector or the "
+        "`trace` fixture"
+    )
+
+    with pytest.raises(TypeError) as info:
+        assert_span_tree(42, "pipeline main")
+    assert str(info.value) == f"assert_span_tree() cannot read spans from int; {accepted}"
+
+    with pytest.raises(TypeError) as info:
+        assert_span_tree(pipeline_spans()[0], "llm_call gpt-4")
+    assert str(info.value) == f"assert_span_tree() got a single Span; {accepted}, e.g. [span]"
+
+    with pytest.raises(TypeError) as info:
+        assert_span_tree([{"name": "x"}], "pipeline main")
+    assert str(info.value) == (
+        f"assert_span_tree(): item 0 of actual is dict, not a Span; {accepted}"
+    )
+
+
+def test_expected_of_the_wrong_type_raises_type_error():
+    with pytest.raises(TypeError) as info:
+        assert_span_tree(pipeline_spans(), 42)
+    assert str(info.value) == (
+        "assert_span_tree(): expected must be tree text (str), a node(...), or a list of "
+        "node(...) roots, got int"
+    )
+
+    with pytest.raises(TypeError) as info:
+        assert_span_tree(pipeline_spans(), [node("pipeline", "main"), "tool_call x"])
+    assert str(info.value) == (
+        "assert_span_tree(): expected root 1 must be node(...) or ..., got str 'tool_call x'"
+    )
+
+
+def test_ordered_and_exact_must_be_bools():
+    with pytest.raises(TypeError) as info:
+        assert_span_tree(pipeline_spans(), "...", ordered=1)  # type: ignore[arg-type]
+
+    assert str(info.value) == (
+        "assert_span_tree(): ordered and exact must be True or False, got ordered=1, exact=True"
+    )
+
+
+def test_node_rejects_children_that_are_not_nodes():
+    with pytest.raises(TypeError) as info:
+        node("pipeline", "main", {"model": "gpt-4"})  # type: ignore[arg-type]
+
+    assert str(info.value) == (
+        "node('pipeline', 'main'): child 0 must be node(...) or ... (Ellipsis), got dict "
+        "{'model': 'gpt-4'} (pass metadata as metadata={...})"
+    )
+
+
+def test_node_rejects_unknown_kinds_and_missing_names():
+    with pytest.raises(ValueError, match=r"^unknown span kind 'llm'; use one of: pipeline"):
+        node("llm", "gpt-4")
+    with pytest.raises(TypeError, match=r"^node\(\): name is required"):
+        node("llm_call", None)
+
+
+# --- against a brute-force reference ---------------------------------------------
+
+KINDS = ["fn_call", "tool_call"]
+NAMES = ["a", "b"]
+
+
+@st.composite
+def small_traces(draw):
+    count = draw(st.integers(0, 6))
+    spans = []
+    for span_id in range(1, count + 1):
+        parent = draw(st.sampled_from([None, *range(1, span_id)]))
+        kind = draw(st.sampled_from(KINDS))
+        spans.append(make_span(span_id, parent, kind, draw(st.sampled_from(NAMES))))
+    return draw(st.permutations(spans))
+
+
+def small_patterns():
+    def build(kind, name, children=()):
+        return node(kind, name, *children)
+
+    leaf = st.builds(build, st.sampled_from([*KINDS, "*"]), st.sampled_from([*NAMES, "*"]))
+    tree = st.recursive(
+        leaf,
+        lambda children: st.builds(
+            build,
+            st.sampled_from([*KINDS, "*"]),
+            st.sampled_from([*NAMES, "*"]),
+            st.lists(children | st.just(...), max_size=3),
+        ),
+        max_leaves=4,
+    )
+    return st.lists(tree | st.just(...), max_size=3)
+
+
+def reference_match(spans, pattern, *, ordered, exact):
+    """Pass or fail by brute force: every glob split, permutation or injective mapping."""
+    children = {}
+    for span in spans:
+        children.setdefault(span.parent_id, []).append(span)
+
+    def local(expected, span):
+        kind_ok = repr(expected.kind) == "'*'"
+        name_ok = repr(expected.name) == "'*'"
+        return (kind_ok or expected.kind == span.kind) and (name_ok or expected.name == span.name)
+
+    def siblings(items, spans_here):
+        nodes = [item for item in items if item is not ...]
+        if ordered:
+            if not items:
+                return not spans_here
+            head, rest = items[0], items[1:]
+            if head is ...:
+                return any(siblings(rest, spans_here[k:]) for k in range(len(spans_here) + 1))
+            return (
+                bool(spans_here) and whole(head, spans_here[0]) and siblings(rest, spans_here[1:])
+            )
+        if len(nodes) < len(items) or len(nodes) == len(spans_here):
+            return any(
+                all(whole(item, span) for item, span in zip(nodes, chosen, strict=True))
+                for chosen in itertools.permutations(spans_here, len(nodes))
+            )
+        return False
+
+    def whole(expected, span):
+        return local(expected, span) and siblings(
+            list(expected.children), children.get(span.span_id, [])
+        )
+
+    if exact:
+        return siblings(list(pattern), children.get(None, []))
+
+    flat, ancestors = [], {}
+
+    def walk(span, above):
+        flat.append(span)
+        ancestors[span.span_id] = above
+        for child in children.get(span.span_id, []):
+            walk(child, above | {span.span_id})
+
+    for root in children.get(None, []):
+        walk(root, frozenset())
+    expected = []
+
+    def collect(items, parent):
+        for item in items:
+            if item is not ...:
+                expected.append((item, parent))
+                collect(item.children, len(expected) - 1)
+
+    collect(pattern, None)
+    position = {span.span_id: index for index, span in enumerate(flat)}
+    for chosen in itertools.permutations(flat, len(expected)):
+        if not all(local(item, span) for (item, _), span in zip(expected, chosen, strict=True)):
+            continue
+        if any(
+            parent is not None and chosen[parent].span_id not in ancestors[span.span_id]
+            for (_, parent), span in zip(expected, chosen, strict=True)
+        ):
+            continue
+        fine = True
+        for (i, (_, parent_a)), (j, (_, parent_b)) in itertools.combinations(
+            enumerate(expected), 2
+        ):
+            if parent_a != parent_b:
+                continue
+            a, b = chosen[i], chosen[j]
+            if a.span_id in ancestors[b.span_id] or b.span_id in ancestors[a.span_id]:
+                fine = False
+            if ordered and position[a.span_id] > position[b.span_id]:
+                fine = False
+        if fine:
+            return True
+    return False
+
+
+def count_nodes(items):
+    return sum(1 + count_nodes(item.children) for item in items if item is not ...)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_traces(), small_patterns(), st.booleans(), st.booleans())
+def test_pass_or_fail_agrees_with_brute_force(spans, pattern, ordered, exact):
+    if not exact and count_nodes(pattern) > 5:
+        return
+    try:
+        assert_span_tree(spans, pattern, ordered=ordered, exact=exact)
+        passed = True
+    except AssertionError as error:
+        assert str(error).startswith("span tree mismatch at ")
+        passed = False
+
+    assert passed == reference_match(spans, pattern, ordered=ordered, exact=exact)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=5,
+)
+
+
+@st.composite
+def summarized_traces(draw):
+    count = draw(st.integers(1, 5))
+    spans = []
+    for span_id in range(1, count + 1):
+        spans.append(
+            make_span(
+                span_id,
+                draw(st.sampled_from([None, *range(1, span_id)])),
+                draw(st.sampled_from(list(SpanKind))).value,
+                draw(st.from_regex(r"[a-z0-9_.:/\-]+( [a-z0-9_.:/\-]+)?", fullmatch=True)),
+                draw(st.integers(0, 10**6)),
+                draw(
+                    st.dictionaries(
+                        st.from_regex(r"[a-z_][a-z0-9_.]{0,6}", fullmatch=True),
+                        json_values,
+                        max_size=3,
+                    )
+                ),
+            )
+        )
+    return draw(st.permutations(spans))
+
+
+@settings(max_examples=200, deadline=None)
+@given(summarized_traces(), st.booleans())
+def test_format_summary_output_always_matches_its_own_spans(spans, durations):
+    summary = format_summary(spans, durations=durations)
+
+    assert_span_tree(spans, summary)
+    assert_span_tree(spans, "\n".join("        " + line for line in summary.split("\n")))
