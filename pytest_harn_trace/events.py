@@ -86,16 +86,25 @@ def add_event_sink(sink: object) -> None:
     """Register ``sink`` to receive span lifecycle events.
 
     Raises:
-        ValueError: if ``sink`` is already registered or implements no hook.
+        ValueError: if ``sink`` is already registered, implements no hook, or
+            marks a method whose name is not one of the hooks.
         pluggy.PluginValidationError: if a hook method's arguments don't match its spec.
     """
     if any(existing is sink for existing in _sinks):
         raise ValueError(f"add_event_sink: {sink!r} is already registered")
     _manager.register(sink)
-    if not _manager.get_hookcallers(sink):
+    callers = _manager.get_hookcallers(sink) or []
+    # pluggy accepts hooks it has no spec for; a misspelled one would never be called.
+    unknown = sorted(caller.name for caller in callers if caller.spec is None)
+    if unknown or not callers:
         _manager.unregister(sink)
+        problem = (
+            f"implements unknown hook(s) {', '.join(unknown)}"
+            if unknown
+            else "implements no hook"
+        )
         raise ValueError(
-            f"add_event_sink: {sink!r} implements no hook; mark its harn_span_start "
+            f"add_event_sink: {sink!r} {problem}; mark its harn_span_start "
             "and/or harn_span_end methods with @pytest_harn_trace.events.hookimpl"
         )
     _sinks.append(sink)

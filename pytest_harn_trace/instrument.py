@@ -125,13 +125,31 @@ class SpanScope:
         self._handles.append(handle)
         return handle
 
+    def _pop_handle(self) -> SpanHandle:
+        handles = self._handles
+        if len(handles) > 1:
+            # The scope is open more than once: re-entered, or shared by
+            # concurrent tasks or threads, whose exits need not come in reverse
+            # order of their entries. Close the handle whose span is innermost
+            # on *this* context's active stack, not whichever entered last.
+            best: SpanHandle | None = None
+            best_depth = -1
+            for handle in handles:
+                depth = _depth_in_context(handle)
+                if depth is not None and (best is None or depth < best_depth):
+                    best, best_depth = handle, depth
+            if best is not None:
+                handles.remove(best)
+                return best
+        return handles.pop()
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close(self._handles.pop(), exc, ok_status=self._user_timing)
+        self._close(self._pop_handle(), exc, ok_status=self._user_timing)
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -183,6 +201,20 @@ class SpanScope:
     def __repr__(self) -> str:
         what = "timed" if self._user_timing else "span"
         return f"<{what} {self._kind.value} {self._name!r}>"
+
+
+def _depth_in_context(handle: SpanHandle) -> int | None:
+    """Return how far below the top of the calling context's active stack ``handle``'s span is."""
+    if not handle.span_id:
+        return None
+    depth = 0
+    node = handle._collector._active.get()
+    while node is not None:
+        if node[0] == handle.span_id:
+            return depth
+        node = node[1]
+        depth += 1
+    return None
 
 
 def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:

@@ -31,6 +31,12 @@ def emit_marker_span(
         return
     func = "emit_marker_span"
     kind = SpanKind.parse(kind)
+    given: object = metadata
+    if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+        raise TypeError(
+            f"{func}: metadata must be a mapping or (key, value) pairs, "
+            f"got {type(given).__name__}"
+        )
     pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
     checked: list[tuple[str, JsonValue]] = []
     for item in pairs:
@@ -65,11 +71,12 @@ def emit_tool_mount(tool_names: Sequence[str], source: str, detail: str | None =
     """
     if isinstance(tool_names, str):
         raise TypeError("emit_tool_mount: tool_names must be a list of str, not one str")
-    if not tool_names:
+    names = list(tool_names)  # also takes an iterator, which has no len()
+    if not names:
         return
     metadata: list[tuple[str, object]] = [
-        (meta.TOOL_NAMES, list(tool_names)),
-        (meta.TOOL_COUNT, len(tool_names)),
+        (meta.TOOL_NAMES, names),
+        (meta.TOOL_COUNT, len(names)),
         (meta.SOURCE, source),
     ]
     if detail is not None:

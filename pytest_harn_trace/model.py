@@ -138,7 +138,13 @@ class SpanLink:
                 "SpanLink(trace_id, span_id): both must be str, got "
                 f"{type(trace_id).__name__} and {type(span_id).__name__}"
             )
-        items: Iterable[tuple[object, object]] = self.attributes.items()
+        attributes: object = self.attributes
+        if not isinstance(attributes, Mapping):
+            raise TypeError(
+                f"SpanLink attributes must be a mapping of str to str, "
+                f"got {type(attributes).__name__}"
+            )
+        items: Iterable[tuple[object, object]] = attributes.items()
         for key, value in items:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(

@@ -79,7 +79,12 @@ def test_open_spans_are_listed_under_the_summary(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(
-        ["*- Captured trace call -*", "No spans recorded.", "", "Still open: pipeline main (span 1)"]
+        [
+            "*- Captured trace call -*",
+            "No spans recorded.",
+            "",
+            "Still open: pipeline main (span 1)",
+        ]
     )
 
 

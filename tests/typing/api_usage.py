@@ -1,0 +1,194 @@
+"""Typed use of the public API: ``mypy --strict`` must accept this file.
+
+Every value below is annotated with the type a user would expect, so a
+change that loosens or breaks a public signature fails the type check. Not
+collected by pytest (no ``test_`` prefix); ``main()`` also runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest_harn_trace as pht
+from pytest_harn_trace import (
+    ClockOverride,
+    JsonValue,
+    LlmCallUsage,
+    MockClock,
+    Span,
+    SpanCollector,
+    SpanEvent,
+    SpanHandle,
+    SpanKind,
+    SpanLink,
+    SpanScope,
+    events,
+    meta,
+)
+
+
+class PrintingSink:
+    """A sink for span lifecycle events."""
+
+    def __init__(self) -> None:
+        self.ended: list[int] = []
+
+    @events.hookimpl
+    def harn_span_end(self, span_id: int, metadata: dict[str, Any]) -> None:
+        self.ended.append(span_id)
+
+
+def collector_api() -> list[Span]:
+    collector: SpanCollector = SpanCollector()
+    trace_id: str = collector.trace_id
+    root: int = collector.start(SpanKind.PIPELINE, "main")
+    link: SpanLink | None = collector.span_link(root)
+    links: list[SpanLink] = [SpanLink(trace_id, str(root)).with_attributes({"why": "test"})]
+    if link is not None:
+        links.append(link)
+    child: int = collector.start_with_links("tool_call", "read", links)
+    detached: int = collector.start_detached_with_links(SpanKind.DRAIN, "drain", links)
+    collector.set_metadata(child, meta.TOOL_NAME, "read")
+    collector.attach_metadata_if_absent(child, "attempt", 1)
+    attached: bool = collector.record_event(child, "opened", {"fd": 3})
+    assert attached
+    started: int | None = collector.open_start_unix_ms(child)
+    assert started is not None
+    current: int | None = collector.current_span_id()
+    current_link: SpanLink | None = collector.current_span_link()
+    assert current == detached and current_link is not None
+    ended: Span | None = collector.end(detached)
+    assert ended is not None
+    collector.end(child)
+    collector.end(root)
+    spans: list[Span] = collector.spans()
+    taken: list[Span] = collector.take_spans()
+    collector.reset()
+    assert spans == taken
+    return taken
+
+
+def module_api() -> str:
+    sink = PrintingSink()
+    with pht.use_collector(SpanCollector()) as collector:
+        pht.set_tracing_enabled(True)
+        pht.add_event_sink(sink)
+        try:
+            enabled: bool = pht.is_tracing_enabled()
+            assert enabled
+            root: int = pht.span_start("pipeline", "main")
+            usage = LlmCallUsage("gpt-4", "openai", input_tokens=10, cost_usd=0.01)
+            for key, value in usage.metadata_pairs():
+                pht.span_set_metadata(root, key, value)
+            pht.span_attach_metadata(root, "retries", 0)
+            pht.span_attach_metadata_if_absent(root, "retries", 1)
+            link: SpanLink | None = pht.span_link(root)
+            current: int | None = pht.current_span_id()
+            current_link: SpanLink | None = pht.current_span_link()
+            assert link == current_link and current == root
+            linked: int = pht.span_start_with_links(
+                "resume", "resume", [] if link is None else [link]
+            )
+            pht.span_end(linked)
+            detached: int = pht.span_start_detached_with_links(SpanKind.DRAIN, "drain", [])
+            pht.span_end(detached)
+            timing: tuple[int, str, int | None, int] = pht.span_start_user_timing(
+                "work", {"phase": "warmup"}
+            )
+            recorded: bool = pht.span_record_event(timing[0], "checkpoint", {"n": 1})
+            assert recorded
+            pht.span_end(timing[0])
+            pht.emit_marker_span(SpanKind.MODEL_ROUTE, "route", {"reason": "test"})
+            pht.emit_marker_span("model_route", "route", [("reason", "test")])
+            pht.emit_model_route("cheap", "smart", "stuck")
+            pht.emit_tool_mount(["read"], "mcp", detail="filesystem")
+            pht.emit_deferred_tool_load("grep", "search", score=0.5)
+            done: Span | None = pht.span_end(root)
+            assert done is not None
+            as_dict: dict[str, Any] = pht.span_to_dict(done)
+            again: Span = Span.from_dict(as_dict)
+            assert again == done
+            peeked: list[Span] = pht.peek_spans()
+            summary: str = pht.format_summary()
+            also: str = pht.format_summary(peeked)
+            assert summary == also
+            taken: list[Span] = pht.take_spans()
+            assert taken == peeked and collector.spans() == []
+            pht.reset_tracing()
+        finally:
+            pht.remove_event_sink(sink)
+            pht.set_tracing_enabled(False)
+    return summary
+
+
+def records_api(span: Span) -> JsonValue:
+    kind: SpanKind = span.kind
+    wire: str = kind.as_str()
+    parsed: SpanKind = SpanKind.parse(wire)
+    events_: tuple[SpanEvent, ...] = span.events
+    links: tuple[SpanLink, ...] = span.links
+    event_dicts: list[dict[str, Any]] = [event.to_dict() for event in events_]
+    link_dicts: list[dict[str, Any]] = [link.to_dict() for link in links]
+    assert parsed is kind and len(event_dicts) + len(link_dicts) >= 0
+    tokens: JsonValue = span.metadata.get(meta.INPUT_TOKENS)
+    parent: int | None = span.parent_id
+    duration: int = span.duration_ms + span.start_ms + span.start_unix_ms
+    assert duration >= 0 and parent != span.span_id
+    return tokens
+
+
+def instrument_api() -> int:
+    with pht.use_collector(SpanCollector()):
+        pht.set_tracing_enabled(True)
+        try:
+            scope: SpanScope = pht.span(SpanKind.LLM_CALL, "gpt-4", model="gpt-4")
+            with scope as handle:
+                handle_type: SpanHandle = handle
+                handle_type.set("tokens", 3)
+                handle_type.event("first_token", at=1)
+                maybe: SpanLink | None = handle_type.link()
+                assert maybe is not None
+
+            @pht.span("fn_call", "add")
+            def add(a: int, b: int) -> int:
+                return a + b
+
+            @pht.timed("fetch", url="https://example.com")
+            async def fetch(n: int) -> str:
+                async with pht.span("tool_call", "get") as inner:
+                    inner.set("n", n)
+                return str(n)
+
+            total: int = add(1, 2)
+            fetched: str = asyncio.run(fetch(total))
+            return int(fetched)
+        finally:
+            pht.set_tracing_enabled(False)
+
+
+def clock_api() -> int:
+    clock: MockClock = MockClock.at_wall_ms(1_700_000_000_000, auto_advance_ms=0)
+    guard: ClockOverride = pht.install_override(clock)
+    with guard as installed:
+        same: MockClock = installed
+        installed.advance(5)
+        installed.advance(timedelta(milliseconds=5))
+        active: MockClock | None = pht.active_mock_clock()
+        assert active is same
+        wall: int = clock.now_wall_ms()
+        mono: int = clock.now_monotonic_ms()
+    guard.restore()
+    return wall + mono
+
+
+def main() -> None:
+    collector_api()
+    module_api()
+    instrument_api()
+    clock_api()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""SpanCollector against a tiny reference model of the seed's collector.
+
+The model keeps what the seed keeps (a counter, a dict of open spans, a list
+for the active stack, a list of completed spans) and does the obvious thing
+for each operation. A mock clock makes durations, start times and event
+offsets exact, so the comparison covers timing too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from pytest_harn_trace import (
+    MockClock,
+    Span,
+    SpanCollector,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    install_override,
+)
+
+WALL = 1_700_000_000_000
+
+kinds = st.sampled_from(list(SpanKind)) | st.sampled_from([kind.value for kind in SpanKind])
+names = st.text(max_size=4)
+keys = st.sampled_from(["a", "b", "duration_ms"])
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=2), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def as_json(value: Any) -> Any:
+    """What serde_json would store for ``value``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [as_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    return value
+
+
+@dataclass
+class ModelSpan:
+    span_id: int
+    parent_id: int | None
+    kind: SpanKind
+    name: str
+    links: tuple[SpanLink, ...]
+    start_mono: int
+    start_wall: int
+    duration_ms: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
+
+
+class CollectorMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = MockClock.at_wall_ms(WALL)
+        self.guard = install_override(self.clock)
+        self.collector = SpanCollector()
+        self.next_id = 1
+        self.open: dict[int, ModelSpan] = {}
+        self.stack: list[int] = []
+        self.completed: list[ModelSpan] = []
+
+    def teardown(self) -> None:
+        self.guard.restore()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def pick_id(self, data: st.DataObject) -> int:
+        # Mostly open spans, then completed ones, then 0, taken or never-issued ids.
+        choices = [st.integers(min_value=0, max_value=self.next_id + 2)]
+        completed = sorted({s.span_id for s in self.completed})
+        if completed:
+            choices.append(st.sampled_from(completed))
+        if self.open:
+            choices += [st.sampled_from(sorted(self.open))] * 2
+        return data.draw(st.one_of(choices), label="span_id")
+
+    def model_start(self, kind: Any, name: str, links: tuple[SpanLink, ...], nest: bool) -> int:
+        parent = self.stack[-1] if nest and self.stack else None
+        span_id = self.next_id
+        self.next_id += 1
+        mono, wall = self.clock.now_monotonic_ms(), self.clock.now_wall_ms()
+        self.open[span_id] = ModelSpan(
+            span_id, parent, SpanKind(kind), name, links, start_mono=mono, start_wall=wall
+        )
+        self.stack.append(span_id)
+        return span_id
+
+    def draw_links(self, data: st.DataObject) -> tuple[SpanLink, ...]:
+        ids = data.draw(st.lists(st.integers(min_value=1, max_value=self.next_id), max_size=2))
+        return tuple(SpanLink(self.collector.trace_id, str(span_id)) for span_id in ids)
+
+    def as_span(self, model: ModelSpan) -> Span:
+        return Span(
+            trace_id=self.collector.trace_id,
+            span_id=model.span_id,
+            parent_id=model.parent_id,
+            kind=model.kind,
+            name=model.name,
+            start_ms=0,  # real clock; not modelled
+            start_unix_ms=model.start_wall,
+            duration_ms=model.duration_ms,
+            metadata=model.metadata,
+            links=model.links,
+            events=tuple(model.events),
+        )
+
+    # -- rules -------------------------------------------------------------------
+
+    @rule(kind=kinds, name=names)
+    def start(self, kind: Any, name: str) -> None:
+        got = self.collector.start(kind, name)
+        assert got == self.model_start(kind, name, (), nest=True)
+
+    @rule(kind=kinds, name=names, data=st.data())
+    def start_with_links(self, kind: Any, name: str, data: st.DataObject) -> None:
+        links = self.draw_links(data)
+        got = self.collector.start_with_links(kind, name, list(links))
+        assert got == self.model_start(kind, name, links, nest=True)
+
+    @rule(kind=kinds, name=names, data=st.data())
+    def start_detached(self, kind: Any, name: str, data: st.DataObject) -> None:
+        links = self.draw_links(data)
+        got = self.collector.start_detached_with_links(kind, name, links)
+        assert got == self.model_start(kind, name, links, nest=False)
+
+    @rule(key=keys, value=json_values, data=st.data())
+    def set_metadata(self, key: str, value: Any, data: st.DataObject) -> None:
+        span_id = self.pick_id(data)
+        self.collector.set_metadata(span_id, key, value)
+        if span_id in self.open:
+            self.open[span_id].metadata[key] = as_json(value)
+
+    @rule(key=keys, value=json_values, data=st.data())
+    def attach_if_absent(self, key: str, value: Any, data: st.DataObject) -> None:
+        span_id = self.pick_id(data)
+        self.collector.attach_metadata_if_absent(span_id, key, value)
+        target = self.open.get(span_id) or next(
+            (s for s in reversed(self.completed) if s.span_id == span_id), None
+        )
+        if target is not None:
+            target.metadata.setdefault(key, as_json(value))
+
+    @rule(name=names, attributes=st.dictionaries(keys, json_values, max_size=2), data=st.data())
+    def record_event(self, name: str, attributes: dict[str, Any], data: st.DataObject) -> None:
+        span_id = self.pick_id(data)
+        got = self.collector.record_event(span_id, name, attributes)
+        target = self.open.get(span_id)
+        assert got is (target is not None)
+        if target is not None:
+            mono, wall = self.clock.now_monotonic_ms(), self.clock.now_wall_ms()
+            target.events.append(
+                SpanEvent(name, wall, mono - target.start_mono, as_json(attributes))
+            )
+
+    @rule(data=st.data())
+    def end(self, data: st.DataObject) -> None:
+        span_id = self.pick_id(data)
+        got = self.collector.end(span_id)
+        model = self.open.pop(span_id, None)
+        if model is None:
+            assert got is None
+            return
+        model.duration_ms = self.clock.now_monotonic_ms() - model.start_mono
+        self.completed.append(model)
+        last = len(self.stack) - 1 - self.stack[::-1].index(span_id)
+        del self.stack[last]
+        assert got is not None
+        assert got._replace(start_ms=0) == self.as_span(model)
+
+    @precondition(lambda self: bool(self.stack))
+    @rule()
+    def end_current(self) -> None:
+        current = self.stack.pop()
+        got = self.collector.end(current)
+        model = self.open.pop(current)
+        model.duration_ms = self.clock.now_monotonic_ms() - model.start_mono
+        self.completed.append(model)
+        assert got is not None
+        assert got._replace(start_ms=0) == self.as_span(model)
+
+    @precondition(lambda self: len(self.stack) >= 2)
+    @rule()
+    def end_parent_before_child(self) -> None:
+        parent = self.stack[-2]
+        got = self.collector.end(parent)
+        assert got is not None
+        assert got.span_id == parent
+        model = self.open.pop(parent)
+        model.duration_ms = self.clock.now_monotonic_ms() - model.start_mono
+        self.completed.append(model)
+        del self.stack[-2]
+
+    @rule(ms=st.integers(min_value=0, max_value=1_000))
+    def advance(self, ms: int) -> None:
+        self.clock.advance(ms)
+
+    @rule()
+    def take(self) -> None:
+        taken = self.collector.take_spans()
+        assert [s._replace(start_ms=0) for s in taken] == [self.as_span(m) for m in self.completed]
+        self.completed = []
+
+    @rule()
+    def reset(self) -> None:
+        self.collector.reset()
+        self.next_id = 1
+        self.open.clear()
+        self.stack.clear()
+        self.completed = []
+
+    # -- invariants ----------------------------------------------------------------
+
+    @invariant()
+    def current_span_matches(self) -> None:
+        assert self.collector.current_span_id() == (self.stack[-1] if self.stack else None)
+
+    @invariant()
+    def completed_spans_match(self) -> None:
+        got = [s._replace(start_ms=0) for s in self.collector.spans()]
+        assert got == [self.as_span(m) for m in self.completed]
+
+    @invariant()
+    def open_spans_match(self) -> None:
+        assert self.collector.open_spans() == [
+            (s.span_id, s.kind, s.name) for s in sorted(self.open.values(), key=lambda s: s.span_id)
+        ]
+        for span_id, model in self.open.items():
+            assert self.collector.open_start_unix_ms(span_id) == model.start_wall
+
+
+CollectorMachine.TestCase.settings = settings(
+    max_examples=75, stateful_step_count=40, deadline=None
+)
+TestCollectorAgainstModel = CollectorMachine.TestCase

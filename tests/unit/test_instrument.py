@@ -1,0 +1,411 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from pytest_harn_trace import (
+    MockClock,
+    SpanCollector,
+    SpanHandle,
+    SpanKind,
+    SpanLink,
+    SpanScope,
+    install_override,
+    set_tracing_enabled,
+    span,
+    span_start_with_links,
+    timed,
+    use_collector,
+)
+
+
+@pytest.fixture
+def tracing():
+    with use_collector(SpanCollector()) as collector:
+        set_tracing_enabled(True)
+        try:
+            yield collector
+        finally:
+            set_tracing_enabled(False)
+
+
+@pytest.fixture
+def tracing_off():
+    with use_collector(SpanCollector()) as collector:
+        set_tracing_enabled(False)
+        yield collector
+
+
+def summary(collector):
+    return [(s.span_id, s.parent_id, s.kind.value, s.name, s.metadata) for s in collector.spans()]
+
+
+# -- with -------------------------------------------------------------------------
+
+
+def test_with_span_records_kind_name_and_metadata(tracing):
+    with span(SpanKind.LLM_CALL, "gpt-4", model="gpt-4", tokens=(1, 2)) as call:
+        assert isinstance(call, SpanHandle)
+        assert call.span_id == 1
+        assert tracing.current_span_id() == 1
+        call.set("input_tokens", 120)
+    assert tracing.current_span_id() is None
+    assert summary(tracing) == [
+        (1, None, "llm_call", "gpt-4", {"model": "gpt-4", "tokens": [1, 2], "input_tokens": 120})
+    ]
+
+
+def test_span_metadata_may_use_the_names_kind_and_name(tracing):
+    with span("tool_call", "t", kind="k", name="n"):
+        pass
+    assert tracing.spans()[0].metadata == {"kind": "k", "name": "n"}
+
+
+def test_nested_with_spans_parent_correctly(tracing):
+    with span("pipeline", "outer"), span("fn_call", "inner"), span("tool_call", "leaf"):
+        pass
+    assert [(s.name, s.parent_id) for s in tracing.spans()] == [
+        ("leaf", 2),
+        ("inner", 1),
+        ("outer", None),
+    ]
+
+
+def test_handle_event_and_link(tracing):
+    with span("suspension", "suspend") as handle:
+        assert handle.event("checkpoint", step=2) is True
+        link = handle.link()
+    assert link == SpanLink(tracing.trace_id, "1")
+    assert handle.event("late") is False
+    assert handle.link() is None
+    resumed = span_start_with_links("resume", "resume", [link])
+    assert tracing.end(resumed).links == (link,)
+    (suspended, _) = tracing.spans()
+    assert [(e.name, e.attributes) for e in suspended.events] == [("checkpoint", {"step": 2})]
+
+
+def test_handle_set_after_the_block_is_a_noop(tracing):
+    with span("pipeline", "p") as handle:
+        pass
+    handle.set("late", 1)
+    assert tracing.spans()[0].metadata == {}
+    assert repr(handle) == "<SpanHandle span_id=1>"
+
+
+def test_error_ends_the_span_with_status_and_propagates(tracing):
+    with pytest.raises(ValueError, match="bad input"), span("tool_call", "read", path="/x"):
+        raise ValueError("bad input")
+    assert summary(tracing) == [
+        (
+            1,
+            None,
+            "tool_call",
+            "read",
+            {"path": "/x", "status": "error", "error": "ValueError: bad input"},
+        )
+    ]
+    assert tracing.current_span_id() is None
+
+
+def test_error_without_message_records_the_type_name(tracing):
+    with pytest.raises(KeyboardInterrupt), span("pipeline", "p"):
+        raise KeyboardInterrupt
+    assert tracing.spans()[0].metadata == {"status": "error", "error": "KeyboardInterrupt"}
+
+
+def test_successful_span_has_no_status(tracing):
+    with span("pipeline", "p"):
+        pass
+    assert tracing.spans()[0].metadata == {}
+
+
+def test_with_span_when_tracing_off_is_a_noop(tracing_off):
+    with span("pipeline", "p", k=1) as handle:
+        assert handle.span_id == 0
+        handle.set("k", object())  # checks nothing
+        assert handle.event("e", x=object()) is False
+        assert handle.link() is None
+    with pytest.raises(RuntimeError), span("pipeline", "q"):
+        raise RuntimeError("still propagates")
+    assert tracing_off.spans() == []
+    assert tracing_off.open_spans() == []
+
+
+# -- async with --------------------------------------------------------------------
+
+
+def test_async_with_span(tracing):
+    async def main():
+        async with span("pipeline", "outer") as outer:
+            await asyncio.sleep(0)
+            async with span("llm_call", "inner", model="m") as inner:
+                inner.set("tokens", 3)
+            return outer.span_id
+
+    assert asyncio.run(main()) == 1
+    assert summary(tracing) == [
+        (2, 1, "llm_call", "inner", {"model": "m", "tokens": 3}),
+        (1, None, "pipeline", "outer", {}),
+    ]
+
+
+def test_async_with_error(tracing):
+    async def main():
+        async with span("tool_call", "t"):
+            raise LookupError("missing")
+
+    with pytest.raises(LookupError):
+        asyncio.run(main())
+    assert tracing.spans()[0].metadata == {"status": "error", "error": "LookupError: missing"}
+
+
+# -- decorators ------------------------------------------------------------------------
+
+
+def test_decorated_function_runs_in_a_fresh_span_per_call(tracing):
+    @span("fn_call", "add", op="add")
+    def add(a, b):
+        """Add two numbers."""
+        return a + b
+
+    assert add(1, 2) == 3
+    assert add(a=3, b=4) == 7
+    assert add.__name__ == "add"
+    assert add.__doc__ == "Add two numbers."
+    assert summary(tracing) == [
+        (1, None, "fn_call", "add", {"op": "add"}),
+        (2, None, "fn_call", "add", {"op": "add"}),
+    ]
+
+
+def test_decorated_functions_nest(tracing):
+    @span("fn_call", "inner")
+    def inner():
+        return tracing.current_span_id()
+
+    @span("pipeline", "outer")
+    def outer():
+        return inner()
+
+    assert outer() == 2
+    assert [(s.name, s.parent_id) for s in tracing.spans()] == [("inner", 1), ("outer", None)]
+
+
+def test_decorated_function_error(tracing):
+    @span("tool_call", "fail")
+    def fail():
+        raise RuntimeError("nope")
+
+    with pytest.raises(RuntimeError, match="nope"):
+        fail()
+    assert tracing.spans()[0].metadata == {"status": "error", "error": "RuntimeError: nope"}
+
+
+def test_decorated_async_function(tracing):
+    @span("llm_call", "ask")
+    async def ask(question):
+        await asyncio.sleep(0)
+        return question.upper()
+
+    @span("llm_call", "broken")
+    async def broken():
+        raise TimeoutError("slow")
+
+    assert asyncio.iscoroutinefunction(ask)
+    assert asyncio.run(ask("hi")) == "HI"
+    with pytest.raises(TimeoutError):
+        asyncio.run(broken())
+    assert summary(tracing) == [
+        (1, None, "llm_call", "ask", {}),
+        (2, None, "llm_call", "broken", {"status": "error", "error": "TimeoutError: slow"}),
+    ]
+
+
+def test_decorated_function_when_tracing_off_still_runs(tracing_off):
+    @span("fn_call", "f")
+    def f():
+        return "ran"
+
+    assert f() == "ran"
+    assert tracing_off.spans() == []
+
+
+def test_decorating_a_generator_function_is_type_error():
+    def gen():
+        yield 1
+
+    async def agen():
+        yield 1
+
+    with pytest.raises(TypeError) as info:
+        span("fn_call", "g")(gen)
+    assert str(info.value) == (
+        f"cannot decorate generator function {gen.__qualname__} with a span: the span would "
+        "end before the generator runs; open the span inside it with `with`"
+    )
+    with pytest.raises(TypeError, match=r"^cannot decorate generator function .*agen"):
+        timed("g")(agen)
+
+
+# -- timed --------------------------------------------------------------------------------
+
+
+def test_timed_records_with_status_ok_even_when_tracing_off(tracing_off):
+    mock = MockClock.at_wall_ms(10_000)
+    with install_override(mock), timed("work", phase="warmup") as handle:
+        assert handle.span_id == 1
+        mock.advance(25)
+    (done,) = tracing_off.spans()
+    assert (done.kind, done.name, done.duration_ms, done.start_unix_ms) == (
+        SpanKind.USER_TIMING,
+        "work",
+        25,
+        10_000,
+    )
+    assert done.metadata == {"phase": "warmup", "status": "ok"}
+
+
+def test_timed_error_status(tracing_off):
+    with pytest.raises(ZeroDivisionError), timed("div"):
+        1 / 0  # noqa: B018
+    assert tracing_off.spans()[0].metadata == {
+        "status": "error",
+        "error": "ZeroDivisionError: division by zero",
+    }
+
+
+def test_timed_as_sync_and_async_decorator(tracing):
+    @timed("sync")
+    def sync():
+        return 1
+
+    @timed("async")
+    async def run():
+        return sync() + 1
+
+    assert asyncio.run(run()) == 2
+    assert summary(tracing) == [
+        (2, 1, "user_timing", "sync", {"status": "ok"}),
+        (1, None, "user_timing", "async", {"status": "ok"}),
+    ]
+
+
+def test_timed_nests_under_a_traced_span(tracing):
+    with span("pipeline", "p"), timed("t"):
+        pass
+    assert [(s.name, s.parent_id) for s in tracing.spans()] == [("t", 1), ("p", None)]
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+
+def test_bad_arguments_fail_where_the_span_is_declared(tracing):
+    with pytest.raises(ValueError, match=r"^unknown span kind 'fn'; use one of: pipeline, "):
+        span("fn", "x")
+    with pytest.raises(TypeError) as info:
+        span("fn_call", 3)  # type: ignore[arg-type]
+    assert str(info.value) == "span: span name must be str, got int"
+    with pytest.raises(TypeError) as info:
+        timed(None)  # type: ignore[arg-type]
+    assert str(info.value) == "timed: span name must be str, got NoneType"
+    with pytest.raises(TypeError) as info:
+        span("fn_call", "x", when={1})
+    assert str(info.value) == (
+        'span("when"): set is not a JSON value; use str, int, float, bool, None, list or dict'
+    )
+    assert tracing.spans() == []
+    assert tracing.open_spans() == []
+
+
+def test_bad_value_set_inside_the_block_raises_and_the_span_still_ends(tracing):
+    with pytest.raises(TypeError), span("pipeline", "p") as handle:
+        handle.set("k", object())
+    (done,) = tracing.spans()
+    assert done.metadata["status"] == "error"
+    assert done.metadata["error"].startswith('TypeError: span_set_metadata(span 1, "k"): object')
+
+
+def test_scope_repr():
+    assert repr(span("tool_call", "read")) == "<span tool_call 'read'>"
+    assert repr(timed("t")) == "<timed user_timing 't'>"
+    assert isinstance(timed("t"), SpanScope)
+
+
+# -- one scope object shared ---------------------------------------------------------------
+
+
+def test_a_scope_can_be_reentered(tracing):
+    scope = span("fn_call", "recurse")
+    with scope as outer, scope as inner:
+        assert (outer.span_id, inner.span_id) == (1, 2)
+    assert [(s.span_id, s.parent_id) for s in tracing.spans()] == [(2, 1), (1, None)]
+
+
+def test_a_scope_shared_by_concurrent_tasks_closes_each_tasks_own_span(tracing):
+    # ``first`` enters first and exits first, while ``second`` is still inside:
+    # a scope that closed whichever handle entered last would end the wrong span.
+    scope = span("tool_call", "db")
+
+    async def first(first_in, second_in):
+        async with scope as handle:
+            first_in.set()
+            await second_in.wait()
+        return handle.span_id
+
+    async def second(first_in, second_in, first_out):
+        await first_in.wait()
+        async with scope as handle:
+            second_in.set()
+            await first_out
+            raise ValueError(f"second failed in span {handle.span_id}")
+
+    async def main():
+        first_in, second_in = asyncio.Event(), asyncio.Event()
+        first_task = asyncio.create_task(first(first_in, second_in))
+        second_task = asyncio.create_task(second(first_in, second_in, first_task))
+        return await asyncio.gather(first_task, second_task, return_exceptions=True)
+
+    first_id, second_error = asyncio.run(main())
+    assert first_id == 1
+    assert str(second_error) == "second failed in span 2"
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [
+        (1, {}),
+        (2, {"status": "error", "error": "ValueError: second failed in span 2"}),
+    ]
+
+
+def test_a_scope_shared_by_threads_closes_each_threads_own_span(tracing):
+    scope = timed("work")
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    ids = {}
+
+    def first():
+        with scope as handle:
+            ids["first"] = handle.span_id
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+
+    def second():
+        first_in.wait()
+        try:
+            with scope as handle:
+                ids["second"] = handle.span_id
+                second_in.set()
+                first_out.wait()
+                raise RuntimeError("second")
+        except RuntimeError:
+            pass
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ids == {"first": 1, "second": 2}
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [
+        (1, {"status": "ok"}),
+        (2, {"status": "error", "error": "RuntimeError: second"}),
+    ]
