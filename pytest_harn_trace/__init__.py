@@ -8,6 +8,7 @@ functions), then assert on the trace in tests with the ``trace`` fixture,
 from __future__ import annotations
 
 from pytest_harn_trace import clock, events, meta
+from pytest_harn_trace.capture import HarnTraceWarning, RealClockError, TraceCapture, TraceNode
 from pytest_harn_trace.clock import ClockOverride, MockClock, active_mock_clock, install_override
 from pytest_harn_trace.collector import (
     SpanCollector,
@@ -42,6 +43,7 @@ from pytest_harn_trace.markers import (
 )
 from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.tree import SpanNode, assert_span_tree, node, parse_tree_text
 
 __all__ = [
     # Modules
@@ -97,4 +99,13 @@ __all__ = [
     # Span lifecycle events
     "add_event_sink",
     "remove_event_sink",
+    # Testing: the trace fixture's capture and tree assertions
+    "HarnTraceWarning",
+    "RealClockError",
+    "SpanNode",
+    "TraceCapture",
+    "TraceNode",
+    "assert_span_tree",
+    "node",
+    "parse_tree_text",
 ]

@@ -19,11 +19,15 @@ from pytest_harn_trace.model import JsonValue, Span, SpanKind
 from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.tree import SpanNode, assert_span_tree
 
-__all__ = ["RealClockError", "TraceCapture", "TraceNode"]
+__all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
 
 
 class RealClockError(ValueError):
     """Raised when a trace timed by the real clock is about to be snapshotted."""
+
+
+class HarnTraceWarning(UserWarning):
+    """Warns about how a test used tracing, such as spans it left open."""
 
 
 @final

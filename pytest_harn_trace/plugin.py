@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator, Iterator
-from typing import Any, Literal, final
+from typing import Any, Literal
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from pytest_harn_trace import collector as _collector
-from pytest_harn_trace.capture import TraceCapture
+from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
 from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
 
 __all__ = [
     "DEFAULT_WALL_MS",
-    "HarnTraceWarning",
     "mock_clock_fixture",
     "trace_fixture",
     "trace_json_snapshot_fixture",
@@ -31,11 +30,6 @@ _MARKER = "harn_trace"
 _MARKER_ARGS = ("wall_ms", "auto_advance_ms")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
-
-
-@final
-class HarnTraceWarning(UserWarning):
-    """Warnings about how a test used tracing, such as spans left open."""
 
 
 class _HookSpecs:

@@ -9,12 +9,16 @@ import pytest
 INNER_INI = """\
 [pytest]
 asyncio_default_fixture_loop_scope = function
-filterwarnings = always::pytest_harn_trace.plugin.HarnTraceWarning
+filterwarnings = always::pytest_harn_trace.HarnTraceWarning
 """
 
 
 @pytest.fixture(autouse=True)
-def inner_ini(pytester: pytest.Pytester) -> str:
+def inner_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> str:
     """Write the inner runs' ini file; tests that need more options extend ``INNER_INI``."""
     pytester.makeini(INNER_INI)
+    # Under `pytest -n`, in-process inner runs would otherwise believe they are
+    # xdist workers themselves (syrupy reads these to decide who writes reports).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     return INNER_INI
