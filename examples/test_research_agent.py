@@ -17,9 +17,17 @@ from dirty_equals import IsInt, IsPositiveFloat, IsStr
 from research_agent import FLAKY_URL, LARGE, MINI, Answer, ResearchAgent, ToolError, rank_sources
 from syrupy.assertion import SnapshotAssertion
 
-from pytest_harn_trace import MockClock, SpanKind, format_summary, meta, span
-from pytest_harn_trace.capture import RealClockError, TraceCapture
-from pytest_harn_trace.tree import assert_span_tree, node
+from pytest_harn_trace import (
+    MockClock,
+    RealClockError,
+    SpanKind,
+    TraceCapture,
+    assert_span_tree,
+    format_summary,
+    meta,
+    node,
+    span,
+)
 
 QUESTION = "What is the GIL?"
 
