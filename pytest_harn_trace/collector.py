@@ -65,9 +65,25 @@ _wall_ns = time.time_ns
 _new_span = tuple.__new__
 
 # The active-span stack of one execution context: a linked list of
-# ``(span_id, rest)`` nodes, newest first. Immutable, so a task that copies
-# the context at creation can never see spans its siblings push later.
-_Stack: TypeAlias = "tuple[int, _Stack] | None"
+# ``(span_id, owner, rest)`` nodes, newest first, where ``owner`` is the open-span
+# dict of the collector that started the span. It is immutable, so a task that
+# copies the context at creation never sees spans its siblings push later. One
+# variable serves every collector: each one looks only at the nodes it owns.
+# Nodes are not removed when their span ends; a node whose span is no longer in
+# its owner's open dict is dead, and dead nodes are dropped from the top when
+# the next span starts. Skipping ended spans is exactly the seed's "remove the
+# last occurrence from the stack", without touching the variable on ``end``.
+_Stack: TypeAlias = "tuple[int, dict[int, Any], _Stack] | None"
+_active_spans: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
+
+
+def _newest_open(stack: _Stack, open_spans: dict[int, Any]) -> int | None:
+    """Return the newest span on ``stack`` that is still open in ``open_spans``."""
+    while stack is not None:
+        span_id, owner, stack = stack
+        if owner is open_spans and span_id in open_spans:
+            return span_id
+    return None
 
 
 # An in-flight span is a plain list (cheaper to build than any object, and
@@ -151,7 +167,6 @@ class SpanCollector:
         self._open: dict[int, _OpenSpan] = {}
         self._completed: list[Span] = []
         self._epoch_ns = _perf_ns()
-        self._active: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
         self._used_real_clock = False
         # Guards only the rare operations that rewrite the completed list.
         self._lock = threading.Lock()
@@ -193,10 +208,16 @@ class SpanCollector:
             kind = SpanKind.parse(kind)
         if type(name) is not str:
             name = _check_name(func, name)
-        stack = self._active.get()
-        if stack is not None and stack[0] not in self._open:
-            stack = self._prune(stack)
-        parent_id = stack[0] if nest and stack is not None else None
+        open_spans = self._open
+        stack = _active_spans.get()
+        if stack is None:
+            parent_id = None
+        elif stack[1] is open_spans and stack[0] in open_spans:
+            parent_id = stack[0] if nest else None
+        else:
+            while stack is not None and stack[0] not in stack[1]:
+                stack = stack[2]  # drop ended spans off the top
+            parent_id = _newest_open(stack, open_spans) if nest else None
         span_id = next(self._ids)
         mock = _clock._active
         if mock is None:
@@ -217,19 +238,11 @@ class SpanCollector:
                 kind.value,
                 {"links": [link.to_dict() for link in links]} if links else {},
             )
-        self._open[span_id] = [
+        open_spans[span_id] = [
             parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, ()
         ]
-        self._active.set((span_id, stack))
+        _active_spans.set((span_id, open_spans, stack))
         return span_id
-
-    def _prune(self, stack: _Stack) -> _Stack:
-        """Drop spans ended elsewhere (another thread or task) from the top of ``stack``."""
-        open_spans = self._open
-        while stack is not None and stack[0] not in open_spans:
-            stack = stack[1]
-        self._active.set(stack)
-        return stack
 
     # -- metadata and events ----------------------------------------------
 
@@ -316,7 +329,7 @@ class SpanCollector:
         """End an open span and return it completed; ``None`` if it was not open.
 
         A parent may end before its child: the child keeps its parent id, and
-        the span's last occurrence leaves the active stack.
+        the ended span is never again taken as a parent.
         """
         if span_id.__class__ is not int:
             span_id = _check_span_id("span_end", span_id)
@@ -348,38 +361,31 @@ class SpanCollector:
             ),
         )
         self._completed.append(completed)
-        stack = self._active.get()
-        if stack is not None:
-            if stack[0] == span_id:
-                self._active.set(stack[1])
-            else:
-                self._remove_from_stack(stack, span_id)
         if _events._sinks:
             _events.emit_span_end(span_id, {**metadata, "duration_ms": duration_ms})
         return completed
-
-    def _remove_from_stack(self, stack: _Stack, span_id: int) -> None:
-        """Remove the newest occurrence of ``span_id`` below the top of ``stack``."""
-        above: list[int] = []
-        node = stack
-        while node is not None and node[0] != span_id:
-            above.append(node[0])
-            node = node[1]
-        if node is None:
-            return  # opened in another context; that context prunes it lazily
-        rest = node[1]
-        for kept in reversed(above):
-            rest = (kept, rest)
-        self._active.set(rest)
 
     # -- reading ----------------------------------------------------------
 
     def current_span_id(self) -> int | None:
         """Return the active span of the calling context, if one is open."""
-        stack = self._active.get()
-        if stack is not None and stack[0] not in self._open:
-            stack = self._prune(stack)
-        return None if stack is None else stack[0]
+        return _newest_open(_active_spans.get(), self._open)
+
+    def _context_depth(self, span_id: int) -> int | None:
+        """Return how many of this collector's open spans are above ``span_id`` in this context.
+
+        ``None`` when ``span_id`` is not open on the calling context's stack.
+        """
+        open_spans = self._open
+        depth = 0
+        stack = _active_spans.get()
+        while stack is not None:
+            node_id, owner, stack = stack
+            if owner is open_spans and node_id in open_spans:
+                if node_id == span_id:
+                    return depth
+                depth += 1
+        return None
 
     def span_link(self, span_id: int) -> SpanLink | None:
         """Return a link to an open span, or ``None``."""
@@ -413,14 +419,15 @@ class SpanCollector:
     def reset(self) -> None:
         """Forget every span: ids restart at 1, with a new trace id and epoch."""
         with self._lock:
-            self._open.clear()
+            # A new open dict disowns every stack node of the old generation,
+            # so a context that still holds one never takes it for a parent.
+            ended, self._open = self._open, {}
+            ended.clear()
             self._completed.clear()
             self._ids = itertools.count(1)
             self._trace_id = _new_trace_id()
             self._epoch_ns = _perf_ns()
             self._used_real_clock = False
-            # A new variable empties the active stack of every context at once.
-            self._active = ContextVar("harn_active_spans", default=None)
 
     def __repr__(self) -> str:
         return (

@@ -207,14 +207,7 @@ def _depth_in_context(handle: SpanHandle) -> int | None:
     """Return how far below the top of the calling context's active stack ``handle``'s span is."""
     if not handle.span_id:
         return None
-    depth = 0
-    node = handle._collector._active.get()
-    while node is not None:
-        if node[0] == handle.span_id:
-            return depth
-        node = node[1]
-        depth += 1
-    return None
+    return handle._collector._context_depth(handle.span_id)
 
 
 def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
