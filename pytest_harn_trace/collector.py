@@ -408,6 +408,8 @@ class SpanCollector:
 
     def open_spans(self) -> list[tuple[int, SpanKind, str]]:
         """Return ``(span_id, kind, name)`` of each open span, oldest first."""
+        if not self._open:
+            return []
         return sorted((span_id, span[1], span[2]) for span_id, span in self._open.copy().items())
 
     def take_spans(self) -> list[Span]:

@@ -30,6 +30,7 @@ _MARKER = "harn_trace"
 _MARKER_ARGS = ("wall_ms", "auto_advance_ms")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
+_report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 
 
 class _HookSpecs:
@@ -82,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{_MARKER}(wall_ms=..., auto_advance_ms=...): give the test the trace and mock_clock "
         "fixtures, with the mock clock at wall_ms, moving auto_advance_ms on every read.",
     )
-    _report_mode(config)
+    config.stash[_report_mode_key] = _report_mode(config)
 
 
 def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
@@ -180,13 +181,16 @@ def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
         hook.pytest_harn_trace_redact(span=span)
 
     capture = TraceCapture(collector, redact=redact)
-    request.node.stash[_capture_key] = capture
+    stash = request.node.stash
+    stash[_capture_key] = capture
     was_enabled = _collector.swap_enabled(True)
     try:
         with use_collector(collector):
             yield capture
     finally:
         _collector.swap_enabled(was_enabled)
+        # The call report has been made; don't keep every test's spans for the session.
+        del stash[_capture_key]
     left_open = collector.open_spans()
     if left_open:
         names = ", ".join(
@@ -226,7 +230,7 @@ def pytest_runtest_makereport(
     capture = item.stash.get(_capture_key, None)
     if capture is None or call.when != "call":
         return report
-    mode = _report_mode(item.config)
+    mode = item.config.stash[_report_mode_key]
     if mode == "all" or (mode == "failed" and report.failed):
         text = capture.summary()
         open_spans = capture.open_spans
