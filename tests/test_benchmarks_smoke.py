@@ -1,0 +1,22 @@
+"""The benchmark scripts still run (a quick pass; the numbers are for the README, not tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def test_span_benchmark_runs_and_prints_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_spans.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "module functions" in result.stdout
+    assert "bare-Python floor" in result.stdout
+    assert "format_summary, best of" in result.stdout
