@@ -9,30 +9,17 @@ import pytest
 from pytest_harn_trace import (
     ClockOverride,
     MockClock,
-    SpanCollector,
     active_mock_clock,
     clock,
     install_override,
-    set_tracing_enabled,
     span,
     span_end,
     span_record_event,
     span_start,
     timed,
-    use_collector,
 )
 
 WALL = 1_700_000_000_000
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
 
 
 @pytest.fixture(autouse=True)

@@ -39,24 +39,6 @@ TRACE_ID = re.compile(
 )
 
 
-@pytest.fixture
-def tracing():
-    """A fresh current collector with tracing on; tracing off again afterwards."""
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
-
-
-@pytest.fixture
-def tracing_off():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(False)
-        yield collector
-
-
 def assert_intact(collector, *, next_id, current=None):
     """The collector has no stray open span and hands out ``next_id`` next."""
     assert collector.current_span_id() == current

@@ -4,33 +4,18 @@ import asyncio
 import contextvars
 import threading
 
-import pytest
-
 from pytest_harn_trace import (
-    SpanCollector,
     current_span_id,
     peek_spans,
-    set_tracing_enabled,
     span,
     span_end,
     span_set_metadata,
     span_start,
     take_spans,
-    use_collector,
 )
 
 THREADS = 8
 SPANS_PER_THREAD = 2_000
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
 
 
 def parents(collector):

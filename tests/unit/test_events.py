@@ -5,7 +5,6 @@ import pytest
 
 from pytest_harn_trace import (
     MockClock,
-    SpanCollector,
     SpanLink,
     add_event_sink,
     emit_model_route,
@@ -20,7 +19,6 @@ from pytest_harn_trace import (
     span_start_detached_with_links,
     span_start_user_timing,
     span_start_with_links,
-    use_collector,
 )
 
 
@@ -35,16 +33,6 @@ class Recorder:
     @events.hookimpl
     def harn_span_end(self, span_id, metadata):
         self.calls.append(("end", span_id, metadata))
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
 
 
 @pytest.fixture

@@ -7,35 +7,15 @@ import pytest
 
 from pytest_harn_trace import (
     MockClock,
-    SpanCollector,
     SpanHandle,
     SpanKind,
     SpanLink,
     SpanScope,
     install_override,
-    set_tracing_enabled,
     span,
     span_start_with_links,
     timed,
-    use_collector,
 )
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
-
-
-@pytest.fixture
-def tracing_off():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(False)
-        yield collector
 
 
 def summary(collector):

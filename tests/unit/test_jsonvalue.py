@@ -9,15 +9,12 @@ from types import MappingProxyType
 import pytest
 
 from pytest_harn_trace import (
-    SpanCollector,
     emit_deferred_tool_load,
-    set_tracing_enabled,
     span_attach_metadata_if_absent,
     span_end,
     span_record_event,
     span_set_metadata,
     span_start,
-    use_collector,
 )
 from pytest_harn_trace.jsonvalue import check_key, json_value
 
@@ -34,16 +31,6 @@ class Level(enum.IntEnum):
 
 class Ratio(float):
     pass
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
 
 
 @pytest.fixture

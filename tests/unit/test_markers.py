@@ -7,7 +7,6 @@ import pytest
 
 from pytest_harn_trace import (
     MockClock,
-    SpanCollector,
     SpanKind,
     emit_deferred_tool_load,
     emit_marker_span,
@@ -17,18 +16,7 @@ from pytest_harn_trace import (
     set_tracing_enabled,
     span_end,
     span_start,
-    use_collector,
 )
-
-
-@pytest.fixture
-def tracing():
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)
-        try:
-            yield collector
-        finally:
-            set_tracing_enabled(False)
 
 
 def only_span(collector):
