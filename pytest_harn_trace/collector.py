@@ -266,6 +266,10 @@ class SpanCollector:
         if span is not None:
             span[_METADATA][key] = value
 
+    def _add_checked_metadata(self, span_id: int, metadata: dict[str, JsonValue]) -> None:
+        """Merge metadata already checked by ``json_value`` into an open span."""
+        self._open[span_id][_METADATA].update(metadata)
+
     def attach_metadata_if_absent(self, span_id: int, key: str, value: object) -> None:
         """Set ``key`` on an open *or completed* span unless it is already there.
 
@@ -569,8 +573,8 @@ def span_start_user_timing(
     checked = _check_attributes(func, None, attributes)
     collector = current_collector()
     span_id = collector._start(SpanKind.USER_TIMING, name, (), True, func)
+    collector._add_checked_metadata(span_id, checked)
     span = collector._open[span_id]
-    span[_METADATA].update(checked)
     return span_id, collector.trace_id, span[_PARENT_ID], span[_START_UNIX_MS]
 
 

@@ -99,14 +99,12 @@ class SpanScope:
 
     def _open(self) -> SpanHandle:
         collector = _collector.current_collector()
-        if self._user_timing:
-            span_id = _collector.span_start_user_timing(self._name)[0]
-        elif _collector.is_tracing_enabled():
-            span_id = collector.start(self._kind, self._name)
+        if self._user_timing or _collector.is_tracing_enabled():
+            span_id = collector._start(self._kind, self._name, (), True, "span")
         else:
             return SpanHandle(collector, 0)
-        for key, value in self._metadata.items():
-            collector.set_metadata(span_id, key, value)
+        if self._metadata:
+            collector._add_checked_metadata(span_id, self._metadata)
         return SpanHandle(collector, span_id)
 
     @staticmethod
