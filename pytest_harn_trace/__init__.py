@@ -43,7 +43,7 @@ from pytest_harn_trace.markers import (
 )
 from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import SpanNode, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
 
 __all__ = [
     # Modules
@@ -102,7 +102,7 @@ __all__ = [
     # Testing: the trace fixture's capture and tree assertions
     "HarnTraceWarning",
     "RealClockError",
-    "SpanNode",
+    "ExpectedSpan",
     "TraceCapture",
     "TraceNode",
     "assert_span_tree",

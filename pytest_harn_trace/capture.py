@@ -17,7 +17,7 @@ from typing import Any, final
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.model import JsonValue, Span, SpanKind
 from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import SpanNode, assert_span_tree
+from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
 
@@ -68,8 +68,7 @@ class TraceNode:
 
     def __repr__(self) -> str:
         return (
-            f"TraceNode({self.span.kind.value} {self.span.name!r}, "
-            f"{len(self.children)} child(ren))"
+            f"TraceNode({self.span.kind.value} {self.span.name!r}, {len(self.children)} child(ren))"
         )
 
 
@@ -206,7 +205,7 @@ class TraceCapture:
 
     def assert_tree(
         self,
-        expected: str | SpanNode | EllipsisType | Sequence[SpanNode | EllipsisType],
+        expected: str | ExpectedSpan | EllipsisType | Sequence[ExpectedSpan | EllipsisType],
         *,
         ordered: bool = True,
         exact: bool = True,

@@ -47,7 +47,7 @@ from typing import Final, NamedTuple, cast
 from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import to_json
 
-__all__ = ["SpanNode", "assert_span_tree", "node", "parse_tree_text"]
+__all__ = ["ExpectedSpan", "assert_span_tree", "node", "parse_tree_text"]
 
 
 class _Wildcard:
@@ -64,7 +64,7 @@ _WILDCARD: Final = _Wildcard()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class SpanNode:
+class ExpectedSpan:
     """One expected span and its expected children; build it with :func:`node`.
 
     Every field except ``children`` is either a plain value or a matcher (see
@@ -75,7 +75,7 @@ class SpanNode:
     """A :class:`SpanKind`, the wildcard ``"*"``, or a matcher."""
     name: object
     """The span name, the wildcard ``"*"``, or a matcher."""
-    children: tuple[SpanNode | EllipsisType, ...] = ()
+    children: tuple[ExpectedSpan | EllipsisType, ...] = ()
     """The expected children, in order; ``...`` stands for any number of spans."""
     metadata: object = None
     """A dict of key to value or matcher (a subset match), or a matcher for the whole dict."""
@@ -100,12 +100,12 @@ class SpanNode:
 def node(
     kind: object,
     name: object,
-    *children: SpanNode | EllipsisType,
+    *children: ExpectedSpan | EllipsisType,
     metadata: object = None,
     duration_ms: object = None,
     events: object = None,
     links: object = None,
-) -> SpanNode:
+) -> ExpectedSpan:
     """Build an expected span for :func:`assert_span_tree`.
 
     Each field takes a plain value or a matcher: a compiled ``re.Pattern``
@@ -146,7 +146,7 @@ def node(
         raise TypeError("node(): name is required: a str, '*' or a matcher")
     given: tuple[object, ...] = children  # checked at run time too: callers may be untyped
     for index, child in enumerate(given):
-        if not isinstance(child, SpanNode) and child is not Ellipsis:
+        if not isinstance(child, ExpectedSpan) and child is not Ellipsis:
             hint = " (pass metadata as metadata={...})" if isinstance(child, Mapping) else ""
             raise TypeError(
                 f"node({kind!r}, {name!r}): child {index} must be node(...) or ... (Ellipsis), "
@@ -160,7 +160,7 @@ def node(
                     f"got {type(key).__name__} {key!r}"
                 )
         metadata = dict(metadata)
-    return SpanNode(
+    return ExpectedSpan(
         kind=_normalize_kind(kind),
         name=_WILDCARD if isinstance(name, str) and name == "*" else name,
         children=tuple(children),
@@ -280,7 +280,7 @@ def _show_item(expected: object, actual: SpanEvent | SpanLink) -> str:
     return _show(actual.to_dict())
 
 
-def _local_diffs(expected: SpanNode, span: Span, *, need_name: bool) -> tuple[bool, list[str]]:
+def _local_diffs(expected: ExpectedSpan, span: Span, *, need_name: bool) -> tuple[bool, list[str]]:
     """Compare one node with one span, children aside.
 
     Args:
@@ -426,7 +426,7 @@ def _actual_line(span: Span) -> str:
     return text
 
 
-def _expected_line(expected: SpanNode) -> str:
+def _expected_line(expected: ExpectedSpan) -> str:
     kind = expected.kind.value if isinstance(expected.kind, SpanKind) else _show(expected.kind)
     name = expected.name if isinstance(expected.name, str) else _show(expected.name)
     text = f"{kind} {name}"
@@ -463,7 +463,7 @@ class _Step(NamedTuple):
 
     op: str
     """``pair``, ``missing`` (expected only), ``unexpected`` or ``extra`` (actual only)."""
-    node: SpanNode | None
+    node: ExpectedSpan | None
     span: int
     """The actual span's flat index, or -1."""
 
@@ -475,7 +475,7 @@ class _Pair:
     steps: list[_Step]
 
 
-_Pattern = Sequence[SpanNode | EllipsisType]
+_Pattern = Sequence[ExpectedSpan | EllipsisType]
 
 
 class _Aligner:
@@ -500,17 +500,17 @@ class _Aligner:
         self.perfects: dict[tuple[int, int], list[_Step] | None] = {}
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
 
-    def size(self, expected: SpanNode) -> int:
+    def size(self, expected: ExpectedSpan) -> int:
         size = self.sizes.get(id(expected))
         if size is None:
             size = 1 + sum(self.size(c) for c in expected.children if c is not Ellipsis)
             self.sizes[id(expected)] = size
         return size
 
-    def local(self, expected: SpanNode, index: int) -> tuple[bool, list[str]]:
+    def local(self, expected: ExpectedSpan, index: int) -> tuple[bool, list[str]]:
         return _local_diffs(expected, self.forest.spans[index], need_name=not self.exact)
 
-    def missing_cost(self, expected: SpanNode) -> int:
+    def missing_cost(self, expected: ExpectedSpan) -> int:
         return self.size(expected) * self.weight
 
     def unexpected_cost(self, index: int) -> int:
@@ -524,7 +524,7 @@ class _Aligner:
 
     # -- pass 1: does it match? ---------------------------------------------------
 
-    def perfect(self, expected: SpanNode, index: int) -> list[_Step] | None:
+    def perfect(self, expected: ExpectedSpan, index: int) -> list[_Step] | None:
         """The children's alignment when ``expected`` matches span ``index`` in full, else None."""
         key = (id(expected), index)
         if key in self.perfects:
@@ -544,7 +544,7 @@ class _Aligner:
             if self.ordered:
                 return self._glob(pattern, cands)
             return self._perfect_assignment(pattern, cands)
-        nodes = [item for item in pattern if isinstance(item, SpanNode)]
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         low, high = self.span_range(parent)
         if self.ordered:
             return self._earliest_embedding(nodes, low, high)
@@ -569,7 +569,7 @@ class _Aligner:
         mark = 0
         while k < len(cands):
             item = pattern[i] if i < len(pattern) else None
-            if isinstance(item, SpanNode) and self.perfect(item, cands[k]) is not None:
+            if isinstance(item, ExpectedSpan) and self.perfect(item, cands[k]) is not None:
                 taken.append(_Step("pair", item, cands[k]))
                 i, k = i + 1, k + 1
             elif item is Ellipsis:
@@ -591,7 +591,7 @@ class _Aligner:
         return sorted(steps, key=lambda step: step.span)
 
     def _perfect_assignment(self, pattern: _Pattern, cands: list[int]) -> list[_Step] | None:
-        nodes = [item for item in pattern if isinstance(item, SpanNode)]
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         extra_ok = len(nodes) < len(pattern)
         if len(nodes) > len(cands) or (not extra_ok and len(nodes) != len(cands)):
             return None
@@ -613,7 +613,9 @@ class _Aligner:
             for k, index in enumerate(cands)
         ]
 
-    def _earliest_embedding(self, nodes: list[SpanNode], low: int, high: int) -> list[_Step] | None:
+    def _earliest_embedding(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> list[_Step] | None:
         """Each node in turn on the matching span whose subtree ends first: optimal."""
         end = self.forest.end
         steps = []
@@ -633,7 +635,7 @@ class _Aligner:
 
     # -- pass 2: the cheapest alignment, to draw -----------------------------------
 
-    def pair(self, expected: SpanNode, index: int) -> _Pair | None:
+    def pair(self, expected: ExpectedSpan, index: int) -> _Pair | None:
         """Score ``expected`` drawn as the actual span at ``index``; None if unrelated."""
         key = (id(expected), index)
         if key in self.pairs:
@@ -656,14 +658,16 @@ class _Aligner:
         """Align ``pattern`` with the children of ``parent`` (-1: the roots)."""
         steps = self.perfect_children(pattern, parent)
         if steps is not None:
-            return -sum(self.size(item) for item in pattern if isinstance(item, SpanNode)), steps
+            return -sum(
+                self.size(item) for item in pattern if isinstance(item, ExpectedSpan)
+            ), steps
         forest = self.forest
         if self.exact:
             cands = forest.roots if parent < 0 else forest.kids[parent]
             if self.ordered:
                 return self._exact_ordered(pattern, cands)
             return self._exact_unordered(pattern, cands)
-        nodes = [item for item in pattern if isinstance(item, SpanNode)]
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         low, high = self.span_range(parent)
         if self.ordered:
             return self._loose_ordered(nodes, low, high)
@@ -696,8 +700,8 @@ class _Aligner:
                     continue
                 # Ties go to the first option listed.
                 options: list[tuple[int, str]] = []
-                item: SpanNode | EllipsisType | None = pattern[i] if i < n_pat else None
-                if isinstance(item, SpanNode):
+                item: ExpectedSpan | EllipsisType | None = pattern[i] if i < n_pat else None
+                if isinstance(item, ExpectedSpan):
                     if k < n_act:
                         pair = self.pair(item, cands[k])
                         if pair is not None:
@@ -716,11 +720,11 @@ class _Aligner:
             op = choice[i][k]
             at = pattern[i] if i < n_pat else None
             if op == "pair":
-                assert isinstance(at, SpanNode)
+                assert isinstance(at, ExpectedSpan)
                 steps.append(_Step("pair", at, cands[k]))
                 i, k = i + 1, k + 1
             elif op == "missing":
-                assert isinstance(at, SpanNode)
+                assert isinstance(at, ExpectedSpan)
                 steps.append(_Step("missing", at, -1))
                 i += 1
             elif op == "skip":
@@ -731,16 +735,16 @@ class _Aligner:
         return best[0][0], steps
 
     @staticmethod
-    def _pair_step(item: SpanNode | EllipsisType, index: int) -> _Step:
-        assert isinstance(item, SpanNode)
+    def _pair_step(item: ExpectedSpan | EllipsisType, index: int) -> _Step:
+        assert isinstance(item, ExpectedSpan)
         return _Step("pair", item, index)
 
-    def _perfect_at(self, item: SpanNode | EllipsisType, index: int) -> bool:
-        return isinstance(item, SpanNode) and self.perfect(item, index) is not None
+    def _perfect_at(self, item: ExpectedSpan | EllipsisType, index: int) -> bool:
+        return isinstance(item, ExpectedSpan) and self.perfect(item, index) is not None
 
     def _exact_unordered(self, pattern: _Pattern, cands: list[int]) -> tuple[int, list[_Step]]:
         """Perfect pairs by maximum matching, then the cheapest assignment of the rest."""
-        nodes = [item for item in pattern if isinstance(item, SpanNode)]
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         extra_ok = len(nodes) < len(pattern)
         adjacency = [
             [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
@@ -785,7 +789,9 @@ class _Aligner:
         steps += [_Step("missing", nodes[i], -1) for i, k in enumerate(assigned) if k < 0]
         return total, steps
 
-    def _loose_ordered(self, nodes: list[SpanNode], low: int, high: int) -> tuple[int, list[_Step]]:
+    def _loose_ordered(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> tuple[int, list[_Step]]:
         end = self.forest.end
         width = high - low + 1
         # best[i][p]: cheapest embedding of nodes[i:] into the spans low+p..high-1.
@@ -820,7 +826,7 @@ class _Aligner:
         return best[0][0], steps
 
     def _loose_unordered(
-        self, nodes: list[SpanNode], low: int, high: int
+        self, nodes: list[ExpectedSpan], low: int, high: int
     ) -> tuple[int, list[_Step]]:
         """No perfect embedding exists: greedily give each node its cheapest free span."""
         forest = self.forest
@@ -976,9 +982,9 @@ class _Report:
         self.hints: dict[int, list[str]] = {}
         self.paths: dict[int, list[str]] = {}
         # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
-        self.inserts: list[tuple[int, int, int, SpanNode, list[str], str]] = []
+        self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
 
-    def _hint(self, expected: SpanNode, steps: list[_Step], parent: int) -> str:
+    def _hint(self, expected: ExpectedSpan, steps: list[_Step], parent: int) -> str:
         """Why a missing node may be missing: it matches a span elsewhere at this place."""
         aligner, forest = self.aligner, self.aligner.forest
         paired = {step.span for step in steps if step.op == "pair"}
@@ -1075,12 +1081,12 @@ class _Report:
         return f"span tree mismatch at {' > '.join(first[0])}: {first[1]}", lines
 
 
-def _walk(root: SpanNode, depth: int) -> Iterable[tuple[int, SpanNode]]:
-    stack: list[tuple[int, SpanNode]] = [(depth, root)]
+def _walk(root: ExpectedSpan, depth: int) -> Iterable[tuple[int, ExpectedSpan]]:
+    stack: list[tuple[int, ExpectedSpan]] = [(depth, root)]
     while stack:
         level, item = stack.pop()
         yield level, item
-        stack += [(level + 1, c) for c in reversed(item.children) if isinstance(c, SpanNode)]
+        stack += [(level + 1, c) for c in reversed(item.children) if isinstance(c, ExpectedSpan)]
 
 
 # --- the public assertion ---------------------------------------------------------
@@ -1120,14 +1126,14 @@ def _spans_of(actual: object) -> Sequence[Span]:
     return cast("Sequence[Span]", spans)
 
 
-def _expected_roots(expected: object) -> list[SpanNode | EllipsisType]:
+def _expected_roots(expected: object) -> list[ExpectedSpan | EllipsisType]:
     if isinstance(expected, str):
         return list(parse_tree_text(expected))
-    if isinstance(expected, SpanNode) or expected is Ellipsis:
+    if isinstance(expected, ExpectedSpan) or expected is Ellipsis:
         return [expected]
     if isinstance(expected, list | tuple):
         for position, item in enumerate(expected):
-            if not isinstance(item, SpanNode) and item is not Ellipsis:
+            if not isinstance(item, ExpectedSpan) and item is not Ellipsis:
                 raise TypeError(
                     f"assert_span_tree(): expected root {position} must be node(...) or ..., "
                     f"got {type(item).__name__} {item!r}"
@@ -1141,7 +1147,7 @@ def _expected_roots(expected: object) -> list[SpanNode | EllipsisType]:
 
 def assert_span_tree(
     actual: object,
-    expected: str | SpanNode | EllipsisType | Sequence[SpanNode | EllipsisType],
+    expected: str | ExpectedSpan | EllipsisType | Sequence[ExpectedSpan | EllipsisType],
     *,
     ordered: bool = True,
     exact: bool = True,
@@ -1186,7 +1192,7 @@ def assert_span_tree(
 
 
 def _mismatch(
-    spans: Sequence[Span], roots: list[SpanNode | EllipsisType], *, ordered: bool, exact: bool
+    spans: Sequence[Span], roots: list[ExpectedSpan | EllipsisType], *, ordered: bool, exact: bool
 ) -> str | None:
     """Return the failure message, or None when the tree matches."""
     forest = _Forest(spans)
@@ -1252,7 +1258,7 @@ class _LineError(ValueError):
         self.detail = detail
 
 
-def parse_tree_text(text: str) -> list[SpanNode | EllipsisType]:
+def parse_tree_text(text: str) -> list[ExpectedSpan | EllipsisType]:
     """Parse tree text (the layout of ``format_summary``) into root nodes.
 
     Common indentation is removed first, so an indented triple-quoted block
@@ -1300,16 +1306,16 @@ def parse_tree_text(text: str) -> list[SpanNode | EllipsisType]:
         number, _, _ = entries[0]
         raise _error(number, raw_lines[number - 1], f"a span after {_EMPTY!r} (line {empty_line})")
     base = min((indent for _, _, indent in entries), default=0)
-    roots: list[SpanNode | EllipsisType] = []
+    roots: list[ExpectedSpan | EllipsisType] = []
     # Open ancestors, one per level: (fields, children, line number).
-    stack: list[tuple[SpanNode | None, list[SpanNode | EllipsisType], int]] = []
+    stack: list[tuple[ExpectedSpan | None, list[ExpectedSpan | EllipsisType], int]] = []
 
     def close(count: int) -> None:
         for _ in range(count):
             fields, children, _ = stack.pop()
-            done: SpanNode | EllipsisType = Ellipsis
+            done: ExpectedSpan | EllipsisType = Ellipsis
             if fields is not None:
-                done = SpanNode(
+                done = ExpectedSpan(
                     fields.kind, fields.name, tuple(children), fields.metadata, fields.duration_ms
                 )
             (stack[-1][1] if stack else roots).append(done)
@@ -1348,7 +1354,7 @@ def _error(number: int, raw: str, problem: str, detail: str = "") -> ValueError:
     return ValueError(f"line {number}: {problem} in {raw!r}" + (f": {detail}" if detail else ""))
 
 
-def _parse_line(content: str, indent: int) -> SpanNode:
+def _parse_line(content: str, indent: int) -> ExpectedSpan:
     """Parse ``kind name [Nms] [(k=v, ...)]`` (no indent) into a childless node."""
     kind_text, _, rest = content.partition(" ")
     metadata: dict[str, object] | None = None
@@ -1376,7 +1382,7 @@ def _parse_line(content: str, indent: int) -> SpanNode:
         except ValueError:
             names = ", ".join(kind.value for kind in SpanKind)
             raise _LineError(f"unknown span kind {kind_text!r}", f"use one of: {names}") from None
-    return SpanNode(
+    return ExpectedSpan(
         kind=kind,
         name=_WILDCARD if rest == "*" else rest,
         metadata=metadata,

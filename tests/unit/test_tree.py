@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import SpanNode, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
 
 LEGEND = (
     "Actual span tree against the expected one "
@@ -657,7 +657,7 @@ def test_node_repr_reads_like_the_call():
     assert repr(tree) == (
         "node('pipeline', 'main', node('llm_call', '*', metadata={'model': <ANY>}), ...)"
     )
-    assert isinstance(tree, SpanNode)
+    assert isinstance(tree, ExpectedSpan)
 
 
 @pytest.mark.parametrize(
