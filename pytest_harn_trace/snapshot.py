@@ -2,14 +2,12 @@
 
 ``TraceSummarySnapshotExtension`` writes the seed's summary as ``.txt``;
 ``TraceJsonSnapshotExtension`` writes the normalized span dicts as ``.json``.
-Both refuse a trace timed by the real clock (see
-:meth:`TraceCapture.snapshot_dicts`), so a snapshot is never silently flaky.
+Both take only a :class:`TraceCapture`, and refuse one timed by the real clock
+(see :meth:`TraceCapture.snapshot_dicts`), so a snapshot is never silently
+flaky and always goes through the ``pytest_harn_trace_redact`` hook.
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
@@ -20,7 +18,7 @@ __all__ = ["TraceJsonSnapshotExtension", "TraceSummarySnapshotExtension"]
 
 
 class TraceSummarySnapshotExtension(SingleFileSnapshotExtension):
-    """Stores a :class:`TraceCapture` (or a summary string) as a ``.txt`` file."""
+    """Stores a :class:`TraceCapture`'s summary as a ``.txt`` file."""
 
     _write_mode = WriteMode.TEXT
     file_extension = "txt"
@@ -34,18 +32,11 @@ class TraceSummarySnapshotExtension(SingleFileSnapshotExtension):
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
         """Render ``data`` as the text stored in the snapshot file."""
-        if isinstance(data, TraceCapture):
-            return data.snapshot_text()
-        if isinstance(data, str):
-            return data if data.endswith("\n") else data + "\n"
-        raise TypeError(
-            f"trace_snapshot stores a trace: compare it with the trace fixture "
-            f"(assert trace == trace_snapshot) or a summary str, not {type(data).__name__}"
-        )
+        return _capture("trace_snapshot", data).snapshot_text()
 
 
 class TraceJsonSnapshotExtension(SingleFileSnapshotExtension):
-    """Stores a :class:`TraceCapture` (or span dicts) as a ``.json`` file."""
+    """Stores a :class:`TraceCapture`'s normalized span dicts as a ``.json`` file."""
 
     _write_mode = WriteMode.TEXT
     file_extension = "json"
@@ -59,13 +50,16 @@ class TraceJsonSnapshotExtension(SingleFileSnapshotExtension):
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
         """Render ``data`` as the JSON stored in the snapshot file."""
-        if isinstance(data, TraceCapture):
-            return data.snapshot_json()
-        if isinstance(data, list):
-            dicts: list[Any] = data
-            return json.dumps(dicts, indent=2, ensure_ascii=False) + "\n"
-        raise TypeError(
-            f"trace_json_snapshot stores a trace: compare it with the trace fixture "
-            f"(assert trace == trace_json_snapshot) or a list of span dicts, "
-            f"not {type(data).__name__}"
-        )
+        return _capture("trace_json_snapshot", data).snapshot_json()
+
+
+def _capture(fixture: str, data: SerializableData) -> TraceCapture:
+    if isinstance(data, TraceCapture):
+        return data
+    # A summary string or dicts made elsewhere would skip the real-clock check
+    # and the redact hook, so the trace itself is the only thing accepted.
+    raise TypeError(
+        f"{fixture} stores a trace: compare the trace fixture itself "
+        f"(assert trace == {fixture}, or trace.without_durations() without a mock "
+        f"clock), not {type(data).__name__}"
+    )

@@ -175,18 +175,34 @@ def test_snapshots_work_under_xdist(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*2 snapshots passed*"])
 
 
-def test_trace_snapshot_rejects_other_data_clearly(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "data", "type_name"),
+    [
+        ("trace_snapshot", "trace.summary()", "str"),
+        ("trace_json_snapshot", "trace.to_dicts(normalize=True)", "list"),
+    ],
+)
+def test_trace_snapshots_take_only_the_trace_itself(
+    pytester: pytest.Pytester, fixture: str, data: str, type_name: str
+) -> None:
+    # A summary made elsewhere would dodge the real-clock check and the redact hook.
     pytester.makepyfile(
-        """
-        def test_wrong(trace_snapshot):
-            assert {"a": 1} == trace_snapshot
+        f"""
+        from pytest_harn_trace import span
+
+        def test_wrong(trace, {fixture}):
+            with span("pipeline", "main"):
+                pass
+            assert {data} == {fixture}
         """
     )
     result = pytester.runpytest("--snapshot-update")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*TypeError: trace_snapshot stores a trace: compare it with the trace fixture "
-            "(assert trace == trace_snapshot) or a summary str, not dict*"
+            f"*TypeError: {fixture} stores a trace: compare the trace fixture itself "
+            f"(assert trace == {fixture}, or trace.without_durations() without a mock "
+            f"clock), not {type_name}*"
         ]
     )
+    assert not (pytester.path / "__snapshots__").exists()
