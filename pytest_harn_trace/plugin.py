@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
@@ -31,6 +31,7 @@ _MARKER_ARGS = ("wall_ms", "auto_advance_ms")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
+_clock_defaults_key = pytest.StashKey[dict[str, int]]()
 
 
 class _HookSpecs:
@@ -84,6 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "fixtures, with the mock clock at wall_ms, moving auto_advance_ms on every read.",
     )
     config.stash[_report_mode_key] = _report_mode(config)
+    # Checked here so a bad value stops the run at once, not only in tests using mock_clock.
+    config.stash[_clock_defaults_key] = {
+        "wall_ms": _ini_ms(config, "harn_trace_wall_ms"),
+        "auto_advance_ms": _ini_ms(config, "harn_trace_auto_advance_ms"),
+    }
 
 
 def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
@@ -106,30 +112,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
-    settings = {
-        "wall_ms": _ini_ms(request.config, "harn_trace_wall_ms"),
-        "auto_advance_ms": _ini_ms(request.config, "harn_trace_auto_advance_ms"),
-    }
+    settings = request.config.stash[_clock_defaults_key].copy()
     marker = request.node.get_closest_marker(_MARKER)
     if marker is not None:
         if marker.args:
-            raise pytest.UsageError(
-                f"@pytest.mark.{_MARKER} takes keyword arguments only "
-                f"({', '.join(_MARKER_ARGS)}), got positional {marker.args!r}"
+            _bad_marker(
+                request,
+                f"takes keyword arguments only ({', '.join(_MARKER_ARGS)}), "
+                f"got positional {marker.args!r}",
             )
         for key, value in marker.kwargs.items():
             if key not in settings:
-                raise pytest.UsageError(
-                    f"@pytest.mark.{_MARKER} got unknown argument {key!r}; "
-                    f"accepted: {', '.join(_MARKER_ARGS)}"
+                _bad_marker(
+                    request,
+                    f"got unknown argument {key!r}; accepted: {', '.join(_MARKER_ARGS)}",
                 )
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise pytest.UsageError(
-                    f"@pytest.mark.{_MARKER}({key}={value!r}): expected milliseconds as an "
-                    "int >= 0"
-                )
+                _bad_marker(request, f"{key}={value!r}: expected milliseconds as an int >= 0")
             settings[key] = value
     return settings["wall_ms"], settings["auto_advance_ms"]
+
+
+def _bad_marker(request: pytest.FixtureRequest, problem: str) -> NoReturn:
+    # A setup error that shows the message alone: the plugin's frames would only hide it.
+    pytest.fail(f"{request.node.nodeid}: @pytest.mark.{_MARKER} {problem}", pytrace=False)
 
 
 def _ini_ms(config: pytest.Config, name: str) -> int:

@@ -192,19 +192,42 @@ def test_unknown_marker_argument_is_a_setup_error(pytester: pytest.Pytester) -> 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*UsageError: @pytest.mark.harn_trace got unknown argument 'wal_ms'; "
+            "*_ ERROR at setup of test_typo _*",
+            "test_unknown_marker_argument_is_a_setup_error.py::test_typo: "
+            "@pytest.mark.harn_trace got unknown argument 'wal_ms'; "
             "accepted: wall_ms, auto_advance_ms",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*def _clock_settings*")
+
+
+def test_marker_value_must_be_milliseconds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.harn_trace(wall_ms="soon")
+        def test_bad_value():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_bad_value: @pytest.mark.harn_trace wall_ms='soon': "
+            "expected milliseconds as an int >= 0",
         ]
     )
 
 
 def test_bad_ini_value_is_an_error_naming_it(pytester: pytest.Pytester, inner_ini: str) -> None:
     pytester.makeini(inner_ini + "harn_trace_wall_ms = soon\n")
-    pytester.makepyfile("def test_clock(mock_clock): pass")
+    pytester.makepyfile("def test_without_the_clock(trace): pass")
     result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
-        ["*UsageError: harn_trace_wall_ms = 'soon': expected milliseconds as an int >= 0"]
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*harn_trace_wall_ms = 'soon': expected milliseconds as an int >= 0"]
     )
 
 
