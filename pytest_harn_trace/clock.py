@@ -59,19 +59,34 @@ class MockClock:
         if isinstance(delta, timedelta):
             if delta < timedelta(0):
                 raise ValueError(f"MockClock.advance({delta!r}): cannot move the clock backwards")
-            ms = delta // timedelta(milliseconds=1)
+            ms, rest = divmod(delta, timedelta(milliseconds=1))
+            if rest:
+                raise ValueError(
+                    f"MockClock.advance({delta!r}): the mock clock counts whole milliseconds; "
+                    "use a multiple of timedelta(milliseconds=1)"
+                )
         else:
             ms = _check_ms("MockClock.advance", delta)
         with self._lock:
             self._wall_ms += ms
             self._monotonic_ms += ms
 
+    @property
+    def wall_ms(self) -> int:
+        """The wall time in UNIX-epoch ms, read without moving an auto-advancing clock."""
+        return self._wall_ms
+
+    @property
+    def monotonic_ms(self) -> int:
+        """The monotonic time in ms, read without moving an auto-advancing clock."""
+        return self._monotonic_ms
+
     def now_wall_ms(self) -> int:
-        """Return the wall time in milliseconds since the UNIX epoch."""
+        """Return the wall time in milliseconds since the UNIX epoch (a read: auto-advances)."""
         return self.read()[1]
 
     def now_monotonic_ms(self) -> int:
-        """Return the monotonic time in milliseconds (0 when the clock was made)."""
+        """Return the monotonic time in milliseconds, 0 at first (a read: auto-advances)."""
         return self.read()[0]
 
     def read(self) -> tuple[int, int]:

@@ -267,8 +267,10 @@ class SpanCollector:
             span[_METADATA][key] = value
 
     def _add_checked_metadata(self, span_id: int, metadata: dict[str, JsonValue]) -> None:
-        """Merge metadata already checked by ``json_value`` into an open span."""
-        self._open[span_id][_METADATA].update(metadata)
+        """Merge metadata already checked by ``json_value`` into a span, if it is open."""
+        span = self._open.get(span_id)
+        if span is not None:
+            span[_METADATA].update(metadata)
 
     def attach_metadata_if_absent(self, span_id: int, key: str, value: object) -> None:
         """Set ``key`` on an open *or completed* span unless it is already there.
@@ -544,7 +546,13 @@ def span_set_metadata(span_id: int, key: str, value: object) -> None:
     (_bound.get() or _current).set_metadata(span_id, key, value)
 
 
-span_attach_metadata = span_set_metadata
+def span_attach_metadata(span_id: int, key: str, value: object) -> None:
+    """Attach metadata to an open span: the seed's other name for :func:`span_set_metadata`.
+
+    A no-op for span id 0 or a span that already ended; to add to a completed
+    span, use :func:`span_attach_metadata_if_absent`.
+    """
+    span_set_metadata(span_id, key, value)
 
 
 def span_attach_metadata_if_absent(span_id: int, key: str, value: object) -> None:

@@ -50,7 +50,9 @@ class SpanHandle:
     def set(self, key: str, value: object) -> None:
         """Set metadata ``key`` to a JSON ``value`` while the span is open."""
         if self.span_id:
-            self._collector.set_metadata(self.span_id, key, value)
+            key = check_key(key, "SpanHandle.set", self.span_id)
+            value = json_value(value, "SpanHandle.set", self.span_id, key)
+            self._collector._add_checked_metadata(self.span_id, {key: value})
 
     def event(self, name: str, **attributes: object) -> bool:
         """Record a named checkpoint; returns whether it was attached."""

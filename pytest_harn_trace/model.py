@@ -81,8 +81,12 @@ class SpanKind(StrEnum):
             try:
                 return cls(value)
             except ValueError:
-                names = ", ".join(kind.value for kind in cls)
-                raise ValueError(f"unknown span kind {value!r}; use one of: {names}") from None
+                pass
+            guess = value.strip().lower().replace("-", "_")
+            if guess in cls._value2member_map_:
+                raise ValueError(f"unknown span kind {value!r}; did you mean {guess!r}?")
+            names = ", ".join(kind.value for kind in cls)
+            raise ValueError(f"unknown span kind {value!r}; use one of: {names}")
         raise TypeError(
             f"span kind must be a SpanKind or its name as str, got {type(value).__name__}"
         )

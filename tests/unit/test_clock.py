@@ -46,10 +46,27 @@ def test_advance_moves_both_readings_by_ms_or_timedelta():
     assert mock.read() == (250, WALL + 250)
     mock.advance(timedelta(seconds=2, milliseconds=5))
     assert mock.read() == (2_255, WALL + 2_255)
-    mock.advance(timedelta(microseconds=1_999))  # whole milliseconds only
-    assert mock.read() == (2_256, WALL + 2_256)
     mock.advance(0)
-    assert mock.now_monotonic_ms() == 2_256
+    assert mock.now_monotonic_ms() == 2_255
+
+
+def test_advance_by_a_fraction_of_a_millisecond_is_value_error_and_moves_nothing():
+    mock = MockClock.at_wall_ms(WALL)
+    with pytest.raises(ValueError) as info:
+        mock.advance(timedelta(microseconds=1_999))
+    assert str(info.value) == (
+        "MockClock.advance(datetime.timedelta(microseconds=1999)): the mock clock counts whole "
+        "milliseconds; use a multiple of timedelta(milliseconds=1)"
+    )
+    assert mock.read() == (0, WALL)
+
+
+def test_reading_the_properties_does_not_auto_advance():
+    mock = MockClock.at_wall_ms(WALL, auto_advance_ms=3)
+    assert (mock.monotonic_ms, mock.wall_ms) == (0, WALL)
+    assert (mock.monotonic_ms, mock.wall_ms) == (0, WALL)
+    assert mock.now_monotonic_ms() == 0
+    assert (mock.monotonic_ms, mock.wall_ms) == (3, WALL + 3)
 
 
 def test_negative_advance_is_value_error_and_moves_nothing():

@@ -304,7 +304,7 @@ def test_bad_value_set_inside_the_block_raises_and_the_span_still_ends(tracing):
         handle.set("k", object())
     (done,) = tracing.spans()
     assert done.metadata["status"] == "error"
-    assert done.metadata["error"].startswith('TypeError: span_set_metadata(span 1, "k"): object')
+    assert done.metadata["error"].startswith('TypeError: SpanHandle.set(span 1, "k"): object')
 
 
 def test_scope_repr():

@@ -85,8 +85,15 @@ def test_span_kind_parse_accepts_kinds_and_names():
 
 def test_span_kind_parse_unknown_name_lists_the_accepted_kinds():
     with pytest.raises(ValueError) as info:
-        SpanKind.parse("LLM_CALL")
-    assert str(info.value) == "unknown span kind 'LLM_CALL'; use one of: " + ", ".join(ALL_KINDS)
+        SpanKind.parse("llm")
+    assert str(info.value) == "unknown span kind 'llm'; use one of: " + ", ".join(ALL_KINDS)
+
+
+@pytest.mark.parametrize("spelling", ["LLM_CALL", "llm-call", " Llm_Call"])
+def test_span_kind_parse_suggests_the_right_spelling(spelling):
+    with pytest.raises(ValueError) as info:
+        SpanKind.parse(spelling)
+    assert str(info.value) == f"unknown span kind {spelling!r}; did you mean 'llm_call'?"
 
 
 def test_span_kind_parse_wrong_type_is_type_error():
