@@ -140,19 +140,10 @@ class TraceCapture:
     @property
     def roots(self) -> list[TraceNode]:
         """The tree ``summary()`` draws: completed roots with their completed children."""
-        spans = self.spans
         children: dict[int | None, list[Span]] = {}
-        for span in spans:
+        for span in self.spans:
             children.setdefault(span.parent_id, []).append(span)
-
-        def build(span: Span, path: frozenset[int]) -> TraceNode:
-            if span.span_id in path:  # repeated ids from mixed traces: never loop
-                return TraceNode(span, ())
-            inner = path | {span.span_id}
-            kids = tuple(build(child, inner) for child in children.get(span.span_id, ()))
-            return TraceNode(span, kids)
-
-        return [build(root, frozenset()) for root in children.get(None, ())]
+        return [_build_node(root, children) for root in children.get(None, ())]
 
     def find(
         self, kind: SpanKind | str | None = None, name: str | None = None, **metadata: object
@@ -267,6 +258,31 @@ class TraceCapture:
             f"<TraceCapture {self._collector.trace_id} with {len(self)} span(s), "
             f"{len(self.open_spans)} open>"
         )
+
+
+def _build_node(root: Span, children: dict[int | None, list[Span]]) -> TraceNode:
+    """Build ``root``'s subtree without recursion, so deep traces can't overflow the stack."""
+    on_path = {root.span_id}
+    # Each frame: a span, its child spans, and the child nodes built so far.
+    stack: list[tuple[Span, list[Span], list[TraceNode]]] = [
+        (root, children.get(root.span_id, []), [])
+    ]
+    while True:
+        span, pending, built = stack[-1]
+        if len(built) < len(pending):
+            child = pending[len(built)]
+            if child.span_id in on_path:  # repeated ids from mixed traces: never loop
+                built.append(TraceNode(child, ()))
+            else:
+                on_path.add(child.span_id)
+                stack.append((child, children.get(child.span_id, []), []))
+            continue
+        stack.pop()
+        on_path.discard(span.span_id)
+        node = TraceNode(span, tuple(built))
+        if not stack:
+            return node
+        stack[-1][2].append(node)
 
 
 def _describe_criteria(

@@ -1,0 +1,188 @@
+"""TraceCapture, the trace fixture's object, used directly on a collector."""
+
+from __future__ import annotations
+
+import json
+from unittest.mock import ANY
+
+import pytest
+
+from pytest_harn_trace import (
+    MockClock,
+    RealClockError,
+    Span,
+    SpanCollector,
+    SpanKind,
+    SpanLink,
+    TraceCapture,
+    install_override,
+)
+
+WALL = 1_700_000_000_000
+
+
+@pytest.fixture
+def clock():
+    clock = MockClock.at_wall_ms(WALL)
+    with install_override(clock):
+        yield clock
+
+
+def record_agent(collector: SpanCollector, clock: MockClock) -> None:
+    main = collector.start("pipeline", "main")
+    collector.set_metadata(main, "request_id", "req-1")
+    plan = collector.start("llm_call", "plan")
+    collector.set_metadata(plan, "model", "gpt-4")
+    clock.advance(10)
+    collector.end(plan)
+    tool = collector.start("tool_call", "search")
+    collector.record_event(tool, "hit", {"rank": 1})
+    clock.advance(5)
+    collector.end(tool)
+    collector.end(main)
+
+
+def test_spans_roots_and_walk_follow_completion_order(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    capture = TraceCapture(collector)
+    assert [span.name for span in capture.spans] == ["plan", "search", "main"]
+    (root,) = capture.roots
+    assert (root.kind, root.name, root.duration_ms) == (SpanKind.PIPELINE, "main", 15)
+    assert root.metadata == {"request_id": "req-1"}
+    assert [child.name for child in root.children] == ["plan", "search"]
+    assert [node.name for node in root.walk()] == ["main", "plan", "search"]
+    assert repr(root) == "TraceNode(pipeline 'main', 2 child(ren))"
+    assert len(capture) == 3
+
+
+def test_roots_of_a_deep_chain_need_no_recursion(clock):
+    collector = SpanCollector()
+    ids = [collector.start("step", f"s{depth}") for depth in range(3_000)]
+    for span_id in reversed(ids):
+        collector.end(span_id)
+    (root,) = TraceCapture(collector).roots
+    assert sum(1 for _ in root.walk()) == 3_000
+
+
+def test_roots_never_loop_on_spans_mixed_from_two_traces():
+    def span(span_id, parent_id, name):
+        return Span("t", span_id, parent_id, SpanKind.STEP, name, 0, 0, 0, {}, (), ())
+
+    spans = [span(2, 1, "child of 1"), span(1, 2, "child of 2"), span(1, None, "root")]
+    collector = SpanCollector()
+    collector._completed.extend(spans)
+    (root,) = TraceCapture(collector).roots
+    assert [node.name for node in root.walk()] == ["root", "child of 1", "child of 2"]
+    assert root.children[0].children[0].children == ()
+
+
+def test_find_and_one_match_kind_name_and_metadata(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    capture = TraceCapture(collector)
+    assert [span.name for span in capture.find("llm_call")] == ["plan"]
+    assert [span.name for span in capture.find(model=ANY)] == ["plan"]
+    assert capture.find(SpanKind.TOOL_CALL, "nope") == []
+    assert capture.one(name="main").span_id == 1
+
+
+def test_one_lists_what_it_found_when_not_exactly_one(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    capture = TraceCapture(collector)
+    with pytest.raises(AssertionError) as none:
+        capture.one("llm_call", model="gpt-5")
+    assert str(none.value) == (
+        "expected exactly one span matching (kind='llm_call', model='gpt-5'), found none; "
+        "completed spans:\n"
+        "  span 2: llm_call plan (model='gpt-4')\n"
+        "  span 3: tool_call search\n"
+        "  span 1: pipeline main (request_id='req-1')"
+    )
+    with pytest.raises(AssertionError) as many:
+        capture.one()
+    assert str(many.value).startswith("expected exactly one span matching (anything), found 3:\n")
+
+
+def test_clear_drops_completed_spans_but_keeps_open_ones(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    still_open = collector.start("pipeline", "next")
+    capture = TraceCapture(collector)
+    capture.clear()
+    assert capture.spans == []
+    assert capture.open_spans == [(still_open, SpanKind.PIPELINE, "next")]
+    assert repr(capture) == f"<TraceCapture {collector.trace_id} with 0 span(s), 1 open>"
+
+
+def test_normalized_dicts_rename_trace_ids_consistently_and_drop_start_ms(clock):
+    collector = SpanCollector()
+    first = collector.start("suspension", "suspend")
+    link = collector.span_link(first)
+    collector.end(first)
+    elsewhere = SpanLink("trace_from_another_run", "9")
+    resumed = collector.start_with_links("resume", "resume", [elsewhere, link])
+    collector.end(resumed)
+    dicts = TraceCapture(collector).to_dicts(normalize=True)
+    assert [data["trace_id"] for data in dicts] == ["trace_1", "trace_1"]
+    assert dicts[1]["links"] == [
+        {"trace_id": "trace_2", "span_id": "9"},
+        {"trace_id": "trace_1", "span_id": "1"},
+    ]
+    assert all("start_ms" not in data for data in dicts)
+    raw = TraceCapture(collector).to_dicts()
+    assert raw[0]["trace_id"] == collector.trace_id and "start_ms" in raw[0]
+
+
+def test_snapshot_text_and_json_go_through_redact(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+
+    def redact(span):
+        if "request_id" in span.get("metadata", {}):
+            span["metadata"]["request_id"] = "<id>"
+
+    capture = TraceCapture(collector, redact=redact)
+    assert capture.snapshot_text() == (
+        "Trace: 3 spans, 15ms total\n"
+        "\n"
+        'pipeline main 15ms (request_id="<id>")\n'
+        '  llm_call plan 10ms (model="gpt-4")\n'
+        "  tool_call search 5ms\n"
+    )
+    stored = json.loads(capture.snapshot_json())
+    assert stored[2]["metadata"] == {"request_id": "<id>"}
+    assert stored[1]["events"] == [
+        {"name": "hit", "time_unix_ms": WALL + 10, "offset_ms": 0, "attributes": {"rank": 1}}
+    ]
+    assert collector.spans()[2].metadata == {"request_id": "req-1"}
+
+
+def test_real_clock_trace_refuses_to_snapshot_unless_durations_are_left_out():
+    collector = SpanCollector()
+    span_id = collector.start("pipeline", "main")
+    collector.record_event(span_id, "tick")
+    collector.end(span_id)
+    capture = TraceCapture(collector)
+    assert capture.real_clock
+    with pytest.raises(RealClockError, match="timed by the real clock"):
+        capture.snapshot_text()
+    untimed = capture.without_durations()
+    assert untimed.snapshot_text() == "Trace: 1 spans\n\npipeline main\n"
+    assert json.loads(untimed.snapshot_json()) == [
+        {
+            "trace_id": "trace_1",
+            "span_id": 1,
+            "parent_id": None,
+            "kind": "pipeline",
+            "name": "main",
+            "events": [{"name": "tick"}],
+        }
+    ]
+
+
+def test_mock_clock_trace_is_not_real_clock(clock):
+    collector = SpanCollector()
+    collector.end(collector.start("pipeline", "main"))
+    assert not TraceCapture(collector).real_clock
