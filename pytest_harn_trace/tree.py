@@ -118,7 +118,8 @@ def node(
     Args:
         kind: A :class:`SpanKind` or its name (``"llm_call"``), ``"*"`` for any kind,
             or a matcher.
-        name: The span name, ``"*"`` for any name, or a matcher.
+        name: The span name, ``"*"`` for any name, or a matcher (a name that
+            is literally ``*``: ``re.compile("[*]")``).
         *children: The expected children, each a ``node(...)`` or ``...``
             (any number of further spans at that place).
         metadata: ``None`` (not checked), a dict of key to value or matcher
@@ -280,7 +281,15 @@ def _show_item(expected: object, actual: SpanEvent | SpanLink) -> str:
     return _show(actual.to_dict())
 
 
-def _local_diffs(expected: ExpectedSpan, span: Span, *, need_name: bool) -> tuple[bool, list[str]]:
+_REAL_CLOCK_HINT: Final = (
+    " (durations came from the real clock: use the mock_clock fixture, "
+    "or leave the Nms out of the expectation)"
+)
+
+
+def _local_diffs(
+    expected: ExpectedSpan, span: Span, *, need_name: bool, real_clock: bool = False
+) -> tuple[bool, list[str]]:
     """Compare one node with one span, children aside.
 
     Args:
@@ -289,6 +298,8 @@ def _local_diffs(expected: ExpectedSpan, span: Span, *, need_name: bool) -> tupl
         need_name: Only a matching name makes the pair drawable (with
             ``exact=False``, where any descendant is a candidate); otherwise a
             matching kind or name does.
+        real_clock: The durations came from the real clock: a duration
+            mismatch says so, and how to avoid it.
 
     Returns:
         Whether the pair may be drawn as one (mismatching) line, and the
@@ -308,7 +319,7 @@ def _local_diffs(expected: ExpectedSpan, span: Span, *, need_name: bool) -> tupl
         if not ok:
             diffs.append(
                 f"duration_ms expected {_show(expected.duration_ms)}, "
-                f"got {_show(span.duration_ms)}{note}"
+                f"got {_show(span.duration_ms)}{note}{_REAL_CLOCK_HINT if real_clock else ''}"
             )
     meta = expected.metadata
     if isinstance(meta, dict):
@@ -491,10 +502,21 @@ class _Aligner:
     ``weight`` exceeds any count of pairs, so a cost ``<= 0`` means a match.
     """
 
-    def __init__(self, forest: _Forest, roots: _Pattern, *, ordered: bool, exact: bool) -> None:
+    def __init__(
+        self,
+        forest: _Forest,
+        roots: _Pattern,
+        *,
+        ordered: bool,
+        exact: bool,
+        readings: Mapping[int, tuple[ExpectedSpan, ...]] | None = None,
+        real_clock: bool = False,
+    ) -> None:
         self.forest = forest
         self.ordered = ordered
         self.exact = exact
+        self.readings = readings or {}
+        self.real_clock = real_clock
         self.sizes: dict[int, int] = {}
         self.pairs: dict[tuple[int, int], _Pair | None] = {}
         self.perfects: dict[tuple[int, int], list[_Step] | None] = {}
@@ -508,7 +530,33 @@ class _Aligner:
         return size
 
     def local(self, expected: ExpectedSpan, index: int) -> tuple[bool, list[str]]:
-        return _local_diffs(expected, self.forest.spans[index], need_name=not self.exact)
+        """Compare a node with a span, children aside (see :func:`_local_diffs`).
+
+        A node read from a line that reads several ways matches when any
+        reading does; otherwise it is compared as its first reading.
+        """
+        span = self.forest.spans[index]
+        options = {"need_name": not self.exact, "real_clock": self.real_clock}
+        pairable, diffs = _local_diffs(expected, span, **options)
+        if diffs or not pairable:
+            for reading in self.readings.get(id(expected), ()):
+                other_pairable, other_diffs = _local_diffs(reading, span, **options)
+                if other_pairable and not other_diffs:
+                    return other_pairable, other_diffs
+        return pairable, diffs
+
+    def other_name(self, expected: ExpectedSpan, index: int) -> int:
+        """With ``ordered=False``: the extra cost of drawing ``expected`` as a span named otherwise.
+
+        Siblings in any order have no position to pair them by, so a span
+        with another name is a different span: drawn against it only when its
+        subtree makes up for the cost, more than leaving ``expected`` missing and
+        the span unexpected. Spans of the same kind and name pair first, then
+        those of the same name (a wrong kind).
+        """
+        if _match(expected.name, self.forest.spans[index].name)[0]:
+            return 0
+        return self.weight + 1
 
     def missing_cost(self, expected: ExpectedSpan) -> int:
         return self.size(expected) * self.weight
@@ -766,18 +814,24 @@ class _Aligner:
                 row = []
                 for k in rest_cands:
                     pair = self.pair(nodes[i], cands[k])
-                    usable = pair is not None and pair.cost <= missing + spare[k]
-                    row.append(pair.cost - spare[k] if pair is not None and usable else missing)
+                    cost = missing
+                    if pair is not None:
+                        paired = pair.cost + self.other_name(nodes[i], cands[k])
+                        if paired <= missing + spare[k]:
+                            cost = paired - spare[k]
+                    row.append(cost)
                 matrix.append(row + [missing] * len(rest_nodes))
             for i, column in zip(rest_nodes, _hungarian(matrix), strict=True):
                 missing = self.missing_cost(nodes[i])
                 if column < len(rest_cands):
                     k = rest_cands[column]
                     pair = self.pair(nodes[i], cands[k])
-                    if pair is not None and pair.cost <= missing + spare[k]:
-                        assigned[i] = k
-                        total += pair.cost - spare[k]
-                        continue
+                    if pair is not None:
+                        paired = pair.cost + self.other_name(nodes[i], cands[k])
+                        if paired <= missing + spare[k]:
+                            assigned[i] = k
+                            total += paired - spare[k]
+                            continue
                 total += missing
         owner = {k: i for i, k in enumerate(assigned) if k >= 0}
         steps = []
@@ -981,6 +1035,8 @@ class _Report:
         self.marks: list[str] = ["~"] * len(forest.spans)
         self.hints: dict[int, list[str]] = {}
         self.paths: dict[int, list[str]] = {}
+        self.matched: set[int] = set()
+        """The ``id`` of every node drawn against a span it matches (children aside)."""
         # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
         self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
 
@@ -1040,6 +1096,8 @@ class _Report:
                 if pair.diffs:
                     # Compare again, so matchers that show their last value show this one.
                     self.hints[index] = self.aligner.local(step.node, index)[1]
+                else:
+                    self.matched.add(id(step.node))
                 self.marks[index] = "!" if pair.diffs else " "
                 self.paths[index] = here
                 self.plan(pair.steps, index, here)
@@ -1093,6 +1151,7 @@ def _walk(root: ExpectedSpan, depth: int) -> Iterable[tuple[int, ExpectedSpan]]:
 
 
 def _spans_of(actual: object) -> Sequence[Span]:
+    __tracebackhide__ = True
     accepted = (
         "pass a list or tuple of Span, or an object with a `spans` attribute "
         "(a list of Span, or a method returning one) such as a SpanCollector "
@@ -1126,11 +1185,12 @@ def _spans_of(actual: object) -> Sequence[Span]:
     return cast("Sequence[Span]", spans)
 
 
-def _expected_roots(expected: object) -> list[ExpectedSpan | EllipsisType]:
+def _expected_roots(expected: object) -> _Expected:
+    __tracebackhide__ = True
     if isinstance(expected, str):
-        return list(parse_tree_text(expected))
+        return _parse_text(expected, strict=False)
     if isinstance(expected, ExpectedSpan) or expected is Ellipsis:
-        return [expected]
+        return _Expected([expected], {}, [])
     if isinstance(expected, list | tuple):
         for position, item in enumerate(expected):
             if not isinstance(item, ExpectedSpan) and item is not Ellipsis:
@@ -1138,7 +1198,7 @@ def _expected_roots(expected: object) -> list[ExpectedSpan | EllipsisType]:
                     f"assert_span_tree(): expected root {position} must be node(...) or ..., "
                     f"got {type(item).__name__} {item!r}"
                 )
-        return list(expected)
+        return _Expected(list(expected), {}, [])
     raise TypeError(
         "assert_span_tree(): expected must be tree text (str), a node(...), or a list of "
         f"node(...) roots, got {type(expected).__name__}"
@@ -1173,9 +1233,15 @@ def assert_span_tree(
     Raises:
         AssertionError: when the tree does not match; the message names the
             first difference and draws the actual tree marked against the
-            expectation.
+            expectation. A duration that differs while ``actual`` says its
+            durations came from the real clock (a true ``real_clock`` or
+            ``used_real_clock``) is flagged as such.
         TypeError: for arguments of the wrong type.
-        ValueError: for malformed tree text.
+        ValueError: for malformed tree text. A line that only looks malformed
+            (no duration, and bad metadata JSON or unbalanced parentheses) may
+            still be a span's name as ``format_summary`` draws it: it is an
+            error only when the tree fails to match and no span matched that
+            line as written.
     """
     __tracebackhide__ = True
     flags: tuple[object, object] = (ordered, exact)  # checked: callers may be untyped
@@ -1185,18 +1251,38 @@ def assert_span_tree(
             f"ordered={ordered!r}, exact={exact!r}"
         )
     spans = _spans_of(actual)
-    roots = _expected_roots(expected)
-    message = _mismatch(spans, roots, ordered=ordered, exact=exact)
-    if message is not None:
+    try:
+        roots, readings, doubts = _expected_roots(expected)
+    except ValueError as malformed:
+        # Malformed text: the traceback starts here, not deep in the parser.
+        raise malformed.with_traceback(None) from None
+    real_clock = any(getattr(actual, flag, False) is True for flag in _REAL_CLOCK_FLAGS)
+    failure = _mismatch(spans, roots, ordered, exact, readings, real_clock)
+    if failure is not None:
+        message, matched = failure
+        for done, doubt in doubts:
+            if id(done) not in matched:  # no span spells the doubtful line: it is a mistake
+                raise doubt
         raise AssertionError(message)
 
 
+_REAL_CLOCK_FLAGS: Final = ("real_clock", "used_real_clock")
+"""True when the durations came from the real clock (``TraceCapture``, ``SpanCollector``)."""
+
+
 def _mismatch(
-    spans: Sequence[Span], roots: list[ExpectedSpan | EllipsisType], *, ordered: bool, exact: bool
-) -> str | None:
-    """Return the failure message, or None when the tree matches."""
+    spans: Sequence[Span],
+    roots: list[ExpectedSpan | EllipsisType],
+    ordered: bool,
+    exact: bool,
+    readings: Mapping[int, tuple[ExpectedSpan, ...]],
+    real_clock: bool,
+) -> tuple[str, set[int]] | None:
+    """Return the failure message and the matched nodes' ids, or None when the tree matches."""
     forest = _Forest(spans)
-    aligner = _Aligner(forest, roots, ordered=ordered, exact=exact)
+    aligner = _Aligner(
+        forest, roots, ordered=ordered, exact=exact, readings=readings, real_clock=real_clock
+    )
     # The search recurses a few frames per level of the expected tree: make room
     # for deep expectations (a chain of hundreds of nodes), then put the limit back.
     depth = max(
@@ -1233,14 +1319,31 @@ def _mismatch(
         out.append("  (no spans recorded)")
     if forest.undrawn:
         out.append(f"  ({forest.undrawn} span(s) not drawn: their parent is not among the spans)")
-    return "\n".join(out)
+    return "\n".join(out), report.matched
 
 
 # --- the text form ----------------------------------------------------------------
+#
+# A line is `kind name [Nms] [(k=json, ...)]`, and a name may hold anything but a
+# line break: spaces at either end, parentheses, `=`, `ms`, `...`. So a line is read
+# from the right: the metadata is the last ` (` from which the rest of the line
+# parses as `(k=json, ...)`, the duration is a ` Nms` right before it, and the name
+# is all that lies between `kind ` and those. Some lines read two ways (`step x 5ms`
+# is also a span named "x 5ms", as `format_summary(durations=False)` draws it), so a
+# parsed line keeps its other readings, and assert_span_tree accepts a span that
+# matches any of them. A line that looks like a mistake (bad metadata JSON, unbalanced
+# parentheses) is an error, unless assert_span_tree finds a span whose name it spells.
 
-_META_OPEN: Final = re.compile(r" \((?=\s*[^\s=(),]+\s*=)")
-_META_KEY: Final = re.compile(r"\s*([^\s=(),]+)\s*=\s*")
-_DURATION: Final = re.compile(r"(.*\S)\s+(\d+)ms")
+_GROUP: Final = " ("
+"""What starts a candidate metadata group."""
+_LOOKS_LIKE_METADATA: Final = re.compile(r" \((?=[^=(),]*=)")
+"""A ` (key=` in a name: most likely metadata written wrongly."""
+_META_KEY: Final = re.compile(r"\s*([^=(),]*?)\s*=\s*")
+_DURATION: Final = re.compile(r"(.*) ([0-9]+)ms", re.DOTALL)
+_PADDING: Final = " \t"
+"""Trailing characters dropped from a name with no duration after it (editors drop them)."""
+_DURATION_FIRST: Final = "write the duration before the metadata"
+_PYTHON_CONSTANTS: Final = {"True": "true", "False": "false", "None": "null"}
 _EMPTY: Final = "No spans recorded."
 
 
@@ -1258,20 +1361,47 @@ class _LineError(ValueError):
         self.detail = detail
 
 
+class _Expected(NamedTuple):
+    """An expectation ready to match."""
+
+    roots: list[ExpectedSpan | EllipsisType]
+    readings: dict[int, tuple[ExpectedSpan, ...]]
+    """By ``id`` of a node parsed from text: the other ways to read its line."""
+    doubts: list[tuple[ExpectedSpan, ValueError]]
+    """Nodes whose line looks malformed, in line order, with the error to raise."""
+
+
 def parse_tree_text(text: str) -> list[ExpectedSpan | EllipsisType]:
     """Parse tree text (the layout of ``format_summary``) into root nodes.
 
     Common indentation is removed first, so an indented triple-quoted block
-    works. Blank lines and a leading ``Trace: ...`` header are ignored;
-    ``No spans recorded.`` means no spans. Each other line is one span,
-    indented two spaces per level below its parent::
+    works; when the text starts on the line of the opening quotes, that first
+    line's own indent is ignored (as ``inspect.cleandoc`` does) and it is read
+    as the parent of the least indented lines below it, or as their sibling
+    when those have no indent. Blank lines and a leading ``Trace: ...``
+    header are ignored; ``No spans recorded.`` means no spans. Each other line
+    is one span, indented two spaces per level below its parent::
 
         kind name [12ms] [(key=json, key=json)]
 
-    ``*`` as the kind or the name matches anything; the duration, when given,
-    must be equal; the metadata listed must be present and equal (other keys
-    are ignored), values written as JSON. A line ``...`` matches any number of
-    further spans at its level.
+    A line is read from the right: the metadata is the last `` (...)`` that
+    parses to the end of the line, the duration a `` 12ms`` right before it,
+    and the name exactly what lies between ``kind`` and those (after one
+    space; with no duration, trailing spaces are dropped). So any name
+    ``format_summary`` prints reads back, parentheses, ``=`` and all. Keys are
+    written bare and cannot hold ``=``, ``(``, ``)``, ``,`` or spaces at
+    either end.
+
+    ``*`` as the kind or the name matches anything (so a span literally named
+    ``*`` can only be told apart with ``node()`` and a matcher); the
+    duration, when given, must be equal; the metadata listed must be present
+    and equal (other keys are ignored), values written as JSON. A line ``...``
+    matches any number of further spans at its level.
+
+    Some lines read two ways: with no duration, ``step x (k=1)`` is also a span
+    named ``x (k=1)``, and ``step x 5ms`` one named ``x 5ms``, as
+    ``format_summary(durations=False)`` draws them. This function returns the
+    first reading; :func:`assert_span_tree`, given the text, accepts either.
 
     Args:
         text: The expected tree.
@@ -1281,99 +1411,151 @@ def parse_tree_text(text: str) -> list[ExpectedSpan | EllipsisType]:
 
     Raises:
         ValueError: for a malformed line, naming its 1-based line number in
-            ``text`` as given and quoting it.
+            ``text`` as given and quoting it. (:func:`assert_span_tree` raises
+            it only for a line that looks malformed but is not the name of a
+            span there.)
         TypeError: when ``text`` is not a str.
     """
+    __tracebackhide__ = True
     if not isinstance(text, str):
         raise TypeError(f"parse_tree_text() expects a str, got {type(text).__name__}")
+    return _parse_text(text, strict=True).roots
+
+
+def _parse_text(text: str, *, strict: bool) -> _Expected:
+    """Parse tree text; ``strict=False`` keeps doubtful lines for later (see :class:`_Expected`)."""
+    __tracebackhide__ = True
     raw_lines = [line.removesuffix("\r") for line in text.split("\n")]
-    entries: list[tuple[int, str, int]] = []  # (line number, content, indent)
+    entries: list[tuple[int, int]] = []  # (line number, indent)
     empty_line = 0
     for number, raw in enumerate(raw_lines, start=1):
-        content = raw.strip()
-        if not content:
+        stripped = raw.strip()
+        if not stripped:
             continue
         indent = len(raw) - len(raw.lstrip())
         if "\t" in raw[:indent]:
             raise _error(number, raw, "tab in indentation", "indent with two spaces per level")
-        if content.startswith("Trace:") and not entries and not empty_line:
+        if stripped.startswith("Trace:") and not entries and not empty_line:
             continue
-        if content == _EMPTY:
+        if stripped == _EMPTY:
             empty_line = number
             continue
-        entries.append((number, content, indent))
+        entries.append((number, indent))
     if empty_line and entries:
-        number, _, _ = entries[0]
+        number, _ = entries[0]
         raise _error(number, raw_lines[number - 1], f"a span after {_EMPTY!r} (line {empty_line})")
-    base = min((indent for _, _, indent in entries), default=0)
+    base = _base_indent(entries) if entries else 0
+    readings: dict[int, tuple[ExpectedSpan, ...]] = {}
+    doubts: list[tuple[int, ExpectedSpan, _LineError]] = []
     roots: list[ExpectedSpan | EllipsisType] = []
-    # Open ancestors, one per level: (fields, children, line number).
-    stack: list[tuple[ExpectedSpan | None, list[ExpectedSpan | EllipsisType], int]] = []
+    # Open ancestors, one per level: (line, children, line number).
+    stack: list[tuple[_ParsedLine | None, list[ExpectedSpan | EllipsisType], int]] = []
 
     def close(count: int) -> None:
         for _ in range(count):
-            fields, children, _ = stack.pop()
+            line, children, number = stack.pop()
             done: ExpectedSpan | EllipsisType = Ellipsis
-            if fields is not None:
+            if line is not None:
+                fields = line.fields
                 done = ExpectedSpan(
                     fields.kind, fields.name, tuple(children), fields.metadata, fields.duration_ms
                 )
+                if line.readings:
+                    readings[id(done)] = line.readings
+                if line.doubt is not None:
+                    doubts.append((number, done, line.doubt))
             (stack[-1][1] if stack else roots).append(done)
 
-    for number, content, indent in entries:
+    for position, (number, indent) in enumerate(entries):
         raw = raw_lines[number - 1]
-        spaces = indent - base
-        if spaces % 2:
-            raise _error(
-                number,
-                raw,
-                "indent is not a multiple of 2 spaces",
-                f"{spaces} beyond the common indent; indent two spaces per level",
-            )
-        level = spaces // 2
-        if level > len(stack):
-            raise _error(
-                number,
-                raw,
-                f"line indented {level - len(stack) + 1} levels deeper than its parent",
-                "indent a child two spaces more than its parent",
-            )
+        level = 0
+        if position:
+            level = _level(number, raw, indent - base, len(stack), entries[0][0])
         close(len(stack) - level)
         if stack and stack[-1][0] is None:
             raise _error(number, raw, "'...' cannot have children", f"see line {stack[-1][2]}")
-        try:
-            fields = None if content == "..." else _parse_line(content, indent)
-        except _LineError as exc:
-            raise _error(number, raw, exc.problem, exc.detail) from None
-        stack.append((fields, [], number))
+        parsed = None
+        if raw.strip() != "...":
+            try:
+                parsed = _parse_line(raw[indent:], indent)
+            except _LineError as exc:
+                raise _error(number, raw, exc.problem, exc.detail) from None
+            if parsed.doubt is not None and strict:
+                raise _error(number, raw, parsed.doubt.problem, parsed.doubt.detail)
+        stack.append((parsed, [], number))
     close(len(stack))
-    return roots
+    doubts.sort(key=lambda doubt: doubt[0])
+    return _Expected(
+        roots,
+        readings,
+        [
+            (done, _error(number, raw_lines[number - 1], doubt.problem, doubt.detail))
+            for number, done, doubt in doubts
+        ],
+    )
+
+
+def _base_indent(entries: list[tuple[int, int]]) -> int:
+    """The indent of level 0: the first span line's."""
+    first_number, base = entries[0]
+    if first_number == 1 and len(entries) > 1:
+        # The text starts on the line of the opening quotes, so that line's indent
+        # says nothing: the least indented lines below it are its children (or,
+        # unindented, its siblings), as inspect.cleandoc reads a docstring.
+        below = min(indent for _, indent in entries[1:])
+        if base < below:
+            base = max(below - 2, base)
+    return base
+
+
+def _level(number: int, raw: str, spaces: int, depth: int, first_number: int) -> int:
+    """The level of a span line ``spaces`` beyond level 0, at most ``depth``."""
+    __tracebackhide__ = True
+    if spaces < 0:
+        raise _error(
+            number,
+            raw,
+            "line indented less than the first span line",
+            f"line {first_number} starts the tree; indent every span line at least as much",
+        )
+    if spaces % 2:
+        raise _error(
+            number,
+            raw,
+            "indent is not a multiple of 2 spaces",
+            f"{spaces} beyond the common indent; indent two spaces per level",
+        )
+    level = spaces // 2
+    if level > depth:
+        raise _error(
+            number,
+            raw,
+            f"line indented {level - depth + 1} levels deeper than its parent",
+            "indent a child two spaces more than its parent",
+        )
+    return level
 
 
 def _error(number: int, raw: str, problem: str, detail: str = "") -> ValueError:
+    __tracebackhide__ = True
     return ValueError(f"line {number}: {problem} in {raw!r}" + (f": {detail}" if detail else ""))
 
 
-def _parse_line(content: str, indent: int) -> ExpectedSpan:
-    """Parse ``kind name [Nms] [(k=v, ...)]`` (no indent) into a childless node."""
-    kind_text, _, rest = content.partition(" ")
-    metadata: dict[str, object] | None = None
-    opener = _META_OPEN.search(" " + rest)
-    if opener is not None:
-        start = opener.start()  # the "(" in rest
-        metadata = _parse_metadata(rest, start, indent + len(content) - len(rest))
-        rest = rest[:start]
-    rest = rest.strip()
-    if not rest:
+class _ParsedLine(NamedTuple):
+    fields: ExpectedSpan
+    """The first reading (childless)."""
+    readings: tuple[ExpectedSpan, ...]
+    """The other readings."""
+    doubt: _LineError | None
+    """Why the line looks malformed (when the name in its first reading is not meant)."""
+
+
+def _parse_line(content: str, offset: int) -> _ParsedLine:
+    """Parse ``kind name [Nms] [(k=v, ...)]`` (no indent; ``offset`` is its column, 0-based)."""
+    __tracebackhide__ = True
+    kind_text, space, rest = content.partition(" ")
+    if not space:
         raise _LineError("missing span name", "write `kind name`, e.g. `llm_call gpt-4`")
-    if rest.count("(") != rest.count(")"):
-        raise _LineError(
-            "unbalanced parentheses", "write metadata as (key=json, key=json) after the name"
-        )
-    duration: int | None = None
-    found = _DURATION.fullmatch(rest)
-    if found is not None:
-        rest, duration = found.group(1), int(found.group(2))
     if kind_text == "*":
         kind: object = _WILDCARD
     else:
@@ -1382,16 +1564,83 @@ def _parse_line(content: str, indent: int) -> ExpectedSpan:
         except ValueError:
             names = ", ".join(kind.value for kind in SpanKind)
             raise _LineError(f"unknown span kind {kind_text!r}", f"use one of: {names}") from None
-    return ExpectedSpan(
-        kind=kind,
-        name=_WILDCARD if rest == "*" else rest,
-        metadata=metadata,
-        duration_ms=duration,
-    )
+    offset += len(kind_text) + 1  # where `rest` starts
+
+    metadata: dict[str, object] | None = None
+    head = rest
+    end = len(rest)
+    while (start := rest.rfind(_GROUP, 0, end)) >= 0:
+        try:
+            metadata = _parse_metadata(rest, start + 1, offset)
+        except _LineError:
+            end = start + 1  # the next candidate to the left
+            continue
+        head = rest[:start]
+        break
+    body = head.rstrip(_PADDING)
+    name, duration = body, None
+    found = _DURATION.fullmatch(body)
+    if found is not None:
+        name, duration = found.group(1), int(found.group(2))
+
+    def reading(
+        name: str, duration: int | None, metadata: dict[str, object] | None
+    ) -> ExpectedSpan:
+        return ExpectedSpan(
+            kind=kind,
+            name=_WILDCARD if name == "*" else name,
+            metadata=metadata,
+            duration_ms=duration,
+        )
+
+    # The other readings, as format_summary(durations=False) could draw the line:
+    # "x 5ms" is a name, and so are trailing spaces and "x (k=1)" with no metadata.
+    others = [(body, metadata), (head, metadata)]
+    if metadata is not None:
+        others += [(rest.rstrip(_PADDING), None), (rest, None)]
+    seen = {(name, duration, metadata is None)}
+    readings = []
+    for other_name, other_metadata in others:
+        key = (other_name, None, other_metadata is None)
+        if key not in seen:
+            seen.add(key)
+            readings.append(reading(other_name, None, other_metadata))
+    doubt = _doubt(rest, name, offset, pasted=duration is not None)
+    return _ParsedLine(reading(name, duration, metadata), tuple(readings), doubt)
+
+
+def _doubt(rest: str, name: str, offset: int, *, pasted: bool) -> _LineError | None:
+    """What looks wrong in ``name`` (a prefix of ``rest``), or None.
+
+    A line with a duration (``pasted``) has the shape of a summary line, so
+    its name is meant as written, unless it ends with metadata: a duration
+    written after the metadata.
+    """
+    __tracebackhide__ = True
+    opener = _LOOKS_LIKE_METADATA.search(" " + name)
+    if opener is not None:
+        start = opener.start()  # the "(" in rest
+        try:
+            _parse_metadata(rest, start, offset)
+        except _LineError as exc:
+            if not pasted or exc.detail == _DURATION_FIRST:
+                return exc
+        if start == 0:
+            name = ""  # `kind (k=v)`: metadata where the name should be
+    if pasted:
+        return None
+    if not name:
+        return _LineError("missing span name", "write `kind name`, e.g. `llm_call gpt-4`")
+    if name.count("(") != name.count(")"):
+        return _LineError(
+            "unbalanced parentheses", "write metadata as (key=json, key=json) after the name"
+        )
+    return None
 
 
 def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
-    """Parse ``(k=json, ...)`` starting at ``rest[start]``; ``offset`` is where ``rest`` starts."""
+    """Parse ``(k=json, ...)`` from ``rest[start]`` to the end (``rest`` starts at ``offset``)."""
+    __tracebackhide__ = True
     metadata: dict[str, object] = {}
     pos = start + 1
     while True:
@@ -1407,14 +1656,10 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
             value, pos = _DECODER.raw_decode(rest, pos)
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            token = re.match(r"[^,)]*", rest[pos:])
-            shown = token.group().strip() if token else ""
-            hint = ""
-            if shown and not shown.startswith('"'):
-                hint = f"; strings need double quotes, e.g. {key}={json.dumps(shown)}"
             raise _LineError(
                 "bad metadata JSON",
-                f"value of {key!r} at column {offset + pos + 1}: {reason}{hint}",
+                f"value of {key!r} at column {offset + pos + 1}: {reason}"
+                + _json_hint(key, rest[pos:]),
             ) from None
         if key in metadata:
             raise _LineError("bad metadata", f"key {key!r} given twice")
@@ -1438,6 +1683,25 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
         )
     trailing = rest[pos:].strip()
     if trailing:
-        problem = "unbalanced parentheses" if ")" in trailing else "bad metadata"
-        raise _LineError(problem, f"unexpected {trailing!r} after the metadata")
+        if re.fullmatch(r"[0-9]+ms", trailing):
+            problem, detail = "bad metadata", _DURATION_FIRST
+        else:
+            problem = "unbalanced parentheses" if ")" in trailing else "bad metadata"
+            detail = f"unexpected {trailing!r} after the metadata"
+        raise _LineError(problem, detail)
     return metadata
+
+
+def _json_hint(key: str, text: str) -> str:
+    """How to write the value at the start of ``text`` (which is not JSON) as JSON."""
+    quoted = re.match(r"'([^']*)'", text)
+    if quoted is not None:
+        return f"; strings need double quotes, e.g. {key}={to_json(quoted.group(1))}"
+    bare = re.match(r"[^,)]*", text)
+    shown = bare.group().strip() if bare else ""
+    if shown in _PYTHON_CONSTANTS:
+        spelled = _PYTHON_CONSTANTS[shown]
+        return f"; JSON spells it {spelled}, e.g. {key}={spelled}"
+    if shown and not shown.startswith('"'):
+        return f"; strings need double quotes, e.g. {key}={to_json(shown)}"
+    return ""

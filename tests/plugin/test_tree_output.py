@@ -194,3 +194,85 @@ def test_unexpected():
         ),
         consecutive=True,
     )
+
+
+def failure_section(result):
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "= FAILURES =" in line)
+    end = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    return lines[start:end]
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (
+            "          llm_call gpt (flag=True)",
+            "line 3: bad metadata JSON in '          llm_call gpt (flag=True)': "
+            "value of 'flag' at column 30: Expecting value; JSON spells it true, e.g. flag=true",
+        ),
+        (
+            "      llm_call gpt",
+            "line 3: line indented less than the first span line in '      llm_call gpt': "
+            "line 2 starts the tree; indent every span line at least as much",
+        ),
+    ],
+    ids=["bad-json", "bad-indent"],
+)
+def test_malformed_text_failure_shows_only_the_users_line(pytester, line, error):
+    pytester.makepyfile(
+        SPANS_HELPER
+        + f'''
+
+def test_bad_text():
+    assert_span_tree(pipeline_spans("gpt-4"), """
+        pipeline main
+{line}
+    """)
+'''
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "    def test_bad_text():",
+            ">       assert_span_tree(pipeline_spans(*",
+            "            pipeline main",
+            f"    {line}",
+            '        """)',
+            glob.escape(f"E       ValueError: {error}"),
+            "",
+            "test_malformed_text_failure_shows_only_the_users_line.py:*: ValueError",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*def parse_tree_text*")
+    result.stdout.no_fnmatch_line("*pytest_harn_trace*tree.py*")
+    assert len(failure_section(result)) < 15
+
+
+def test_real_clock_duration_mismatch_points_to_mock_clock(pytester):
+    pytester.makepyfile(
+        """
+from pytest_harn_trace import span
+
+
+def test_timed(trace):
+    with span("pipeline", "main"):
+        pass
+    trace.assert_tree("pipeline main 999999ms")
+"""
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: span tree mismatch at pipeline main: duration_ms expected "
+            "999999, got * (durations came from the real clock: use the mock_clock fixture, "
+            "or leave the Nms out of the expectation)",
+        ]
+    )

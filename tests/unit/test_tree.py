@@ -11,6 +11,7 @@ from dirty_equals import IsInt, IsPositiveInt, IsStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
@@ -624,6 +625,190 @@ def test_link_mismatch_shows_the_link_as_its_expectation_is_written():
     )
 
 
+def test_unordered_siblings_pair_by_name_before_drawing_a_mismatch():
+    spans = [
+        make_span(2, 1, "tool_call", "a", 0, {"q": "a"}),
+        make_span(3, 1, "tool_call", "b", 0, {"q": "b"}),
+        make_span(4, 1, "tool_call", "c"),
+        make_span(1, None, "pipeline", "main"),
+    ]
+    expected = 'pipeline main\n  tool_call c\n  tool_call x\n  tool_call a (q="b")'
+
+    message = failure(spans, expected, ordered=False)
+
+    assert message == "\n".join(
+        [
+            'span tree mismatch at pipeline main > tool_call a: metadata["q"] expected "b", '
+            'got "a"',
+            "",
+            LEGEND.removesuffix("):") + "; ordered=False):",
+            "  pipeline main 0ms",
+            '!   tool_call a 0ms (q="a")',
+            '?     metadata["q"] expected "b", got "a"',
+            '+   tool_call b 0ms (q="b")',
+            "    tool_call c 0ms",
+            "-   tool_call x",
+        ]
+    )
+
+
+def test_unordered_siblings_still_report_a_wrong_kind_on_the_same_name():
+    message = failure(
+        pipeline_spans(), "pipeline main\n  tool_call search\n  fn_call gpt-4", ordered=False
+    )
+
+    assert message.splitlines()[0] == (
+        'span tree mismatch at pipeline main > llm_call gpt-4: kind expected "fn_call", '
+        'got "llm_call"'
+    )
+
+
+REAL_CLOCK_HINT = (
+    "(durations came from the real clock: use the mock_clock fixture, "
+    "or leave the Nms out of the expectation)"
+)
+
+
+def test_duration_mismatch_from_the_real_clock_says_to_use_mock_clock():
+    class Capture:
+        real_clock = True
+
+        def __init__(self, spans):
+            self.spans = spans
+
+    message = failure(Capture(pipeline_spans()), "pipeline main 15ms\n  llm_call gpt-4 12ms\n  ...")
+
+    assert message.splitlines()[0] == (
+        "span tree mismatch at pipeline main > llm_call gpt-4: duration_ms expected 12, got 10 "
+        + REAL_CLOCK_HINT
+    )
+    assert message.splitlines()[5] == f"?     duration_ms expected 12, got 10 {REAL_CLOCK_HINT}"
+
+
+def test_duration_mismatch_from_a_collector_on_the_real_clock_says_so_too():
+    collector = SpanCollector()
+    collector.end(collector.start("pipeline", "main"))
+    assert collector.used_real_clock
+    duration = collector.spans()[0].duration_ms
+
+    message = failure(collector, f"pipeline main {duration + 1}ms")
+
+    assert message.splitlines()[0] == (
+        f"span tree mismatch at pipeline main: duration_ms expected {duration + 1}, "
+        f"got {duration} {REAL_CLOCK_HINT}"
+    )
+
+
+def test_duration_mismatch_from_the_mock_clock_has_no_clock_hint():
+    class Capture:
+        real_clock = False
+
+        def __init__(self, spans):
+            self.spans = spans
+
+    message = failure(Capture(pipeline_spans()), "pipeline main 16ms\n  ...")
+
+    assert message.splitlines()[0] == (
+        "span tree mismatch at pipeline main: duration_ms expected 16, got 15"
+    )
+
+
+# --- names that look like syntax --------------------------------------------------
+
+AWKWARD_NAMES = [
+    "",
+    "  ",
+    "trailing ",
+    " leading",
+    "x (y=1)",
+    'x (q="why")',
+    "x (flag=True)",
+    "a (k=1) 3ms",
+    "x (",
+    "f(x",
+    ")",
+    "a=b",
+    "a, b",
+    "5ms",
+    "x 5ms",
+    "...",
+    "*",
+    "\u00e9t\u00e9 \u2028",
+]
+
+
+@pytest.mark.parametrize("durations", [True, False], ids=["durations", "no-durations"])
+@pytest.mark.parametrize("metadata", [{"k": "v"}, {}], ids=["metadata", "no-metadata"])
+@pytest.mark.parametrize("name", AWKWARD_NAMES)
+def test_pasted_summary_passes_whatever_the_span_names(name, metadata, durations):
+    spans = [
+        make_span(2, 1, "step", name, 7, metadata),
+        make_span(3, 1, "step", name, 8),
+        make_span(1, None, "pipeline", "main", 15),
+    ]
+
+    assert_span_tree(spans, format_summary(spans, durations=durations))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("step  leading 7ms", node("step", " leading", duration_ms=7)),
+        ("step trailing  7ms", node("step", "trailing ", duration_ms=7)),
+        ("step  7ms", node("step", "", duration_ms=7)),
+        ('step  7ms (k="v")', node("step", "", duration_ms=7, metadata={"k": "v"})),
+        ("step x (y) 7ms", node("step", "x (y)", duration_ms=7)),
+        (
+            'step x (y=1) 7ms (k="v")',
+            node("step", "x (y=1)", duration_ms=7, metadata={"k": "v"}),
+        ),
+        (
+            'step a (k=1) 3ms 7ms (k="v (j=2)")',
+            node("step", "a (k=1) 3ms", duration_ms=7, metadata={"k": "v (j=2)"}),
+        ),
+        ("step x 5ms 7ms", node("step", "x 5ms", duration_ms=7)),
+        ("step x ( 7ms", node("step", "x (", duration_ms=7)),
+        ("step ... 7ms", node("step", "...", duration_ms=7)),
+        ("step  leading  ", node("step", " leading")),
+        ("step * 7ms", node("step", "*", duration_ms=7)),
+    ],
+)
+def test_line_is_read_from_the_right(line, expected):
+    assert parse_tree_text(line) == [expected]
+
+
+def test_star_name_is_still_a_wildcard():
+    spans = [make_span(1, None, "step", "anything", 7)]
+
+    assert_span_tree(spans, "step * 7ms")
+    assert_span_tree(spans, "step *")
+
+
+def test_line_without_duration_may_read_as_metadata_or_as_a_name():
+    named = [make_span(1, None, "step", "x (y=1)")]
+    with_metadata = [make_span(1, None, "step", "x", 0, {"y": 1})]
+
+    assert_span_tree(named, "step x (y=1)")
+    assert_span_tree(with_metadata, "step x (y=1)")
+    assert_span_tree([make_span(1, None, "step", "x 5ms", 3)], "step x 5ms")
+    message = failure([make_span(1, None, "step", "x")], "step x (y=1)")
+    assert message.splitlines()[0] == (
+        'span tree mismatch at step x: metadata["y"] expected 1, key missing'
+    )
+
+
+def test_malformed_line_is_an_error_unless_a_span_has_that_name():
+    text = "llm_call gpt (model=gpt-4)"
+
+    assert_span_tree([make_span(1, None, "llm_call", "gpt (model=gpt-4)")], text)
+    with pytest.raises(ValueError) as info:
+        assert_span_tree([make_span(1, None, "llm_call", "gpt", 0, {"model": "gpt-4"})], text)
+    assert str(info.value) == (
+        "line 1: bad metadata JSON in 'llm_call gpt (model=gpt-4)': value of 'model' at "
+        'column 21: Expecting value; strings need double quotes, e.g. model="gpt-4"'
+    )
+
+
 # --- parsing ----------------------------------------------------------------------
 
 
@@ -731,6 +916,16 @@ def test_node_repr_reads_like_the_call():
             "pipeline main\n\t llm_call gpt-4",
             "line 2: tab in indentation in '\\t llm_call gpt-4': indent with two spaces per level",
         ),
+        (
+            'llm_call gpt (model="gpt-4") 10ms',
+            "line 1: bad metadata in 'llm_call gpt (model=\"gpt-4\") 10ms': "
+            "write the duration before the metadata",
+        ),
+        (
+            'llm_call (model="gpt-4")',
+            "line 1: missing span name in 'llm_call (model=\"gpt-4\")': "
+            "write `kind name`, e.g. `llm_call gpt-4`",
+        ),
     ],
 )
 def test_malformed_text_names_the_line(text, message):
@@ -738,6 +933,66 @@ def test_malformed_text_names_the_line(text, message):
         parse_tree_text(text)
 
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("True", "JSON spells it true, e.g. flag=true"),
+        ("False", "JSON spells it false, e.g. flag=false"),
+        ("None", "JSON spells it null, e.g. flag=null"),
+        ("'why?'", 'strings need double quotes, e.g. flag="why?"'),
+        ("'a, (b)'", 'strings need double quotes, e.g. flag="a, (b)"'),
+    ],
+)
+def test_python_values_in_metadata_get_their_json_spelling(written, hint):
+    with pytest.raises(ValueError) as info:
+        parse_tree_text(f"step check (flag={written})")
+
+    assert str(info.value) == (
+        f"line 1: bad metadata JSON in {f'step check (flag={written})'!r}: value of 'flag' "
+        f"at column 18: Expecting value; {hint}"
+    )
+
+
+def test_line_indented_less_than_the_first_is_blamed_itself():
+    with pytest.raises(ValueError) as info:
+        parse_tree_text("\n        pipeline agent\n      llm_call x\n")
+
+    assert str(info.value) == (
+        "line 3: line indented less than the first span line in '      llm_call x': "
+        "line 2 starts the tree; indent every span line at least as much"
+    )
+
+
+def test_text_starting_on_the_line_of_the_quotes_is_dedented_like_cleandoc():
+    spans = [
+        make_span(3, 2, "fn_call", "y"),
+        make_span(2, 1, "llm_call", "x"),
+        make_span(4, 1, "tool_call", "z"),
+        make_span(1, None, "pipeline", "agent"),
+    ]
+
+    assert_span_tree(
+        spans[:2] + spans[3:],
+        """pipeline agent
+          llm_call x
+            fn_call y
+    """,
+    )
+    assert_span_tree(
+        spans,
+        """pipeline agent
+          llm_call x
+            fn_call y
+          tool_call z
+    """,
+    )
+    # Lines below with no indent stay siblings of the first.
+    assert parse_tree_text("pipeline a\npipeline b") == [
+        node("pipeline", "a"),
+        node("pipeline", "b"),
+    ]
 
 
 def test_malformed_text_fails_before_any_comparison():
@@ -957,6 +1212,22 @@ json_values = st.recursive(
 )
 
 
+# Pieces of the text syntax, so names mix them more often than random text would.
+NAME_PIECES = [" ", "  ", "(", ")", " (", "=", ",", '"', "'", "k=1", " (k=1)", ' (q="a")', "\t"]
+NAME_PIECES += ["ms", "5ms", " 5ms", "...", "*", "-", "gpt-4", "\u00e9", "\u2028", "\x0b", "\\"]
+
+# Any text but a line break: a name holding one cannot be written on one line.
+span_names = st.text(st.characters(exclude_characters="\n"), max_size=12) | st.lists(
+    st.sampled_from(NAME_PIECES) | st.text(st.characters(exclude_characters="\n"), max_size=2),
+    max_size=6,
+).map("".join)
+
+# Keys are written bare: no "=", "(", ")", "," nor spaces at either end (use node() then).
+metadata_keys = st.text(st.characters(exclude_characters="=(),\n"), max_size=6).filter(
+    lambda key: key == key.strip()
+)
+
+
 @st.composite
 def summarized_traces(draw):
     count = draw(st.integers(1, 5))
@@ -967,23 +1238,21 @@ def summarized_traces(draw):
                 span_id,
                 draw(st.sampled_from([None, *range(1, span_id)])),
                 draw(st.sampled_from(list(SpanKind))).value,
-                draw(st.from_regex(r"[a-z0-9_.:/\-]+( [a-z0-9_.:/\-]+)?", fullmatch=True)),
+                draw(span_names),
                 draw(st.integers(0, 10**6)),
-                draw(
-                    st.dictionaries(
-                        st.from_regex(r"[a-z_][a-z0-9_.]{0,6}", fullmatch=True),
-                        json_values,
-                        max_size=3,
-                    )
-                ),
+                draw(st.dictionaries(metadata_keys, json_values, max_size=3)),
             )
         )
     return draw(st.permutations(spans))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(summarized_traces(), st.booleans())
 def test_format_summary_output_always_matches_its_own_spans(spans, durations):
+    if not durations and any(span.name.endswith("\r") for span in spans if not span.metadata):
+        # Unavoidable: a "\r" ending a line is read as half of a "\r\n" line break. Every
+        # other trailing space or tab reads back: the unstripped text is another reading.
+        return
     summary = format_summary(spans, durations=durations)
 
     assert_span_tree(spans, summary)
