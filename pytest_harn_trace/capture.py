@@ -17,7 +17,7 @@ from typing import Any, final
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.model import JsonValue, Span, SpanKind
 from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree
+from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, matches
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
 
@@ -146,34 +146,30 @@ class TraceCapture:
         return [_build_node(root, children) for root in children.get(None, ())]
 
     def find(
-        self, kind: SpanKind | str | None = None, name: str | None = None, **metadata: object
+        self, kind: object = None, name: object = None, **metadata: object
     ) -> list[Span]:
         """Return the completed spans matching every criterion given.
 
-        ``kind`` and ``name`` compare for equality; each ``metadata`` keyword
-        must be present on the span and equal (matchers such as
-        ``unittest.mock.ANY`` or dirty-equals objects work, since the expected
-        value is compared on the left).
+        Each criterion is a value or a matcher, as in :func:`node`: a compiled
+        regex (full match), a type, a predicate, or anything with ``__eq__``
+        such as ``unittest.mock.ANY`` or a dirty-equals object. A ``kind``
+        string must name a kind. Each ``metadata`` keyword must be present on
+        the span and match.
         """
-        if kind is not None:
+        if isinstance(kind, str):
             kind = SpanKind.parse(kind)
-        found = []
-        for span in self.spans:
-            if kind is not None and span.kind is not kind:
-                continue
-            if name is not None and name != span.name:
-                continue
-            if any(
-                key not in span.metadata or value != span.metadata[key]
+        return [
+            span
+            for span in self.spans
+            if (kind is None or matches(kind, span.kind))
+            and (name is None or matches(name, span.name))
+            and all(
+                key in span.metadata and matches(value, span.metadata[key])
                 for key, value in metadata.items()
-            ):
-                continue
-            found.append(span)
-        return found
+            )
+        ]
 
-    def one(
-        self, kind: SpanKind | str | None = None, name: str | None = None, **metadata: object
-    ) -> Span:
+    def one(self, kind: object = None, name: object = None, **metadata: object) -> Span:
         """Return the one completed span matching, as :meth:`find`.
 
         Raises:
@@ -285,12 +281,10 @@ def _build_node(root: Span, children: dict[int | None, list[Span]]) -> TraceNode
         stack[-1][2].append(node)
 
 
-def _describe_criteria(
-    kind: SpanKind | str | None, name: str | None, metadata: dict[str, object]
-) -> str:
+def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) -> str:
     parts = []
     if kind is not None:
-        parts.append(f"kind={str(kind)!r}")
+        parts.append(f"kind={str(kind)!r}" if isinstance(kind, str) else f"kind={kind!r}")
     if name is not None:
         parts.append(f"name={name!r}")
     parts.extend(f"{key}={value!r}" for key, value in metadata.items())

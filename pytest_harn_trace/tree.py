@@ -47,7 +47,7 @@ from typing import Final, NamedTuple, cast
 from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import to_json
 
-__all__ = ["ExpectedSpan", "assert_span_tree", "node", "parse_tree_text"]
+__all__ = ["ExpectedSpan", "assert_span_tree", "matches", "node", "parse_tree_text"]
 
 
 class _Wildcard:
@@ -203,6 +203,11 @@ def _is_predicate(value: object) -> bool:
     if isinstance(value, type) or not callable(value):
         return False
     return isinstance(value, _FUNCTION_TYPES) or type(value).__eq__ is object.__eq__
+
+
+def matches(expected: object, actual: object) -> bool:
+    """Return whether ``actual`` satisfies ``expected``, a value or matcher as in :func:`node`."""
+    return _match(expected, actual)[0]
 
 
 def _match(expected: object, actual: object) -> tuple[bool, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from unittest.mock import ANY
 
 import pytest
+from dirty_equals import IsOneOf, IsStr
 
 from pytest_harn_trace import (
     MockClock,
@@ -85,6 +87,25 @@ def test_find_and_one_match_kind_name_and_metadata(clock):
     assert [span.name for span in capture.find(model=ANY)] == ["plan"]
     assert capture.find(SpanKind.TOOL_CALL, "nope") == []
     assert capture.one(name="main").span_id == 1
+
+
+def test_find_takes_the_same_matchers_as_node(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    capture = TraceCapture(collector)
+    assert [span.name for span in capture.find(name=re.compile("s.*"))] == ["search"]
+    assert [span.name for span in capture.find(model=re.compile("gpt-.*"))] == ["plan"]
+    assert [span.name for span in capture.find(name=lambda name: len(name) == 4)] == [
+        "plan",
+        "main",
+    ]
+    assert [span.name for span in capture.find(kind=IsOneOf("llm_call", "tool_call"))] == [
+        "plan",
+        "search",
+    ]
+    assert capture.find(request_id=IsStr(regex=r"req-\d+"))[0].name == "main"
+    with pytest.raises(ValueError, match="unknown span kind 'llm'"):
+        capture.find("llm")
 
 
 def test_one_lists_what_it_found_when_not_exactly_one(clock):
