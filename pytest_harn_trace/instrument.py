@@ -23,7 +23,7 @@ from typing import Any, ParamSpec, TypeVar, cast, final
 
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.collector import SpanCollector
-from pytest_harn_trace.jsonvalue import check_key, json_value
+from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
 from pytest_harn_trace.model import JsonValue, Span, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
@@ -149,7 +149,13 @@ class SpanScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close(self._pop_handle(), exc, ok_status=self._user_timing)
+        handles = self._handles
+        handle = handles.pop() if len(handles) == 1 else self._pop_handle()
+        if exc is None and not self._user_timing:
+            if handle.span_id:
+                handle._collector.end(handle.span_id)
+            return
+        self._close(handle, exc, ok_status=self._user_timing)
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -213,11 +219,18 @@ def _depth_in_context(handle: SpanHandle) -> int | None:
 def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
     if not isinstance(name, str):
         raise TypeError(f"{func}: span name must be str, got {type(name).__name__}")
+    plain_name = name if type(name) is str else str.__str__(name)
+    for value in metadata.values():
+        if type(value) not in _PLAIN_TYPES:
+            break
+    else:
+        # Keyword names are always plain str and the ** dict is ours: nothing to convert.
+        return plain_name, metadata
     checked = {
         check_key(key, func, None): json_value(value, func, None, key)
         for key, value in metadata.items()
     }
-    return str.__str__(name), checked
+    return plain_name, checked
 
 
 def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
@@ -230,7 +243,7 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
         name: The span's name.
         **metadata: JSON values to set on the span when it starts.
     """
-    parsed = SpanKind.parse(kind)
+    parsed = kind if type(kind) is SpanKind else SpanKind.parse(kind)
     checked_name, checked = _checked("span", name, metadata)
     return SpanScope(parsed, checked_name, checked, user_timing=False)
 
