@@ -20,3 +20,14 @@ def test_span_benchmark_runs_and_prints_ratios() -> None:
     assert "module functions" in result.stdout
     assert "bare-Python floor" in result.stdout
     assert "format_summary, best of" in result.stdout
+
+
+def test_span_path_profile_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile_span_path.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "Primitive operations" in result.stdout
