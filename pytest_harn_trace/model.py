@@ -109,6 +109,26 @@ class LlmCallUsage:
     cost_usd: float | None = None
     """``None`` when the (provider, model) pair has no pricing."""
 
+    def __post_init__(self) -> None:
+        fields: dict[str, object] = {"model": self.model, "provider": self.provider}
+        for name, value in fields.items():
+            if not isinstance(value, str):
+                raise TypeError(f"LlmCallUsage.{name} must be str, got {type(value).__name__}")
+        tokens: dict[str, object] = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+        }
+        for name, value in tokens.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"LlmCallUsage.{name} must be int, got {type(value).__name__}")
+        cost: object = self.cost_usd
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):
+            raise TypeError(
+                f"LlmCallUsage.cost_usd must be a float or None, got {type(cost).__name__}"
+            )
+
     def metadata_pairs(self) -> list[tuple[str, JsonValue]]:
         """Return ``(key, value)`` pairs in the seed's order; cost left out when ``None``."""
         pairs: list[tuple[str, JsonValue]] = [

@@ -213,7 +213,14 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
         spans = list(spans)
     if not spans:
         return "No spans recorded."
-    first_child, next_sibling = _index(spans)
+    try:
+        first_child, next_sibling = _index(spans)
+    except AttributeError:
+        bad = next(item for item in spans if not isinstance(item, Span))
+        raise TypeError(
+            f"format_summary expects Span objects (as trace.spans or peek_spans() give), "
+            f"got {type(bad).__name__}"
+        ) from None
     total_ms = 0
     root = first_child.get(None, -1)
     while root >= 0:

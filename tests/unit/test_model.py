@@ -411,3 +411,19 @@ def test_span_is_immutable():
         span.name = "other"  # type: ignore[misc]
     assert span._replace(name="other").name == "other"
     assert span.name == "gpt-4"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": 1}, "LlmCallUsage.model must be str, got int"),
+        ({"input_tokens": "5"}, "LlmCallUsage.input_tokens must be int, got str"),
+        ({"cache_write_tokens": True}, "LlmCallUsage.cache_write_tokens must be int, got bool"),
+        ({"cost_usd": "0.1"}, "LlmCallUsage.cost_usd must be a float or None, got str"),
+    ],
+)
+def test_llm_call_usage_rejects_wrong_types(kwargs, message):
+    fields = {"model": "m", "provider": "p", **kwargs}
+    with pytest.raises(TypeError) as info:
+        LlmCallUsage(**fields)
+    assert str(info.value) == message

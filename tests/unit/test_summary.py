@@ -617,3 +617,11 @@ def test_format_summary_matches_a_port_of_harns_recursive_walk(
     spans: list[Span], durations: bool
 ) -> None:
     assert format_summary(spans, durations=durations) == _seed_summary(spans, durations)
+
+
+def test_format_summary_of_something_that_is_not_spans_is_a_type_error():
+    with pytest.raises(TypeError) as info:
+        format_summary([{"name": "x"}])
+    assert str(info.value) == (
+        "format_summary expects Span objects (as trace.spans or peek_spans() give), got dict"
+    )
