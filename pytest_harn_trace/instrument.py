@@ -109,14 +109,13 @@ class SpanScope:
             collector._add_checked_metadata(span_id, self._metadata)
         return SpanHandle(collector, span_id)
 
-    @staticmethod
-    def _close(handle: SpanHandle, exc: BaseException | None, *, ok_status: bool) -> Span | None:
+    def _close(self, handle: SpanHandle, exc: BaseException | None) -> Span | None:
         if not handle.span_id:
             return None
         if exc is not None:
             handle.set("status", "error")
             handle.set("error", _error_text(exc))
-        elif ok_status:
+        elif self._user_timing:
             handle.set("status", "ok")
         return handle._collector.end(handle.span_id)
 
@@ -135,7 +134,7 @@ class SpanScope:
             best: SpanHandle | None = None
             best_depth = -1
             for handle in handles:
-                depth = _depth_in_context(handle)
+                depth = handle._collector._context_depth(handle.span_id) if handle.span_id else None
                 if depth is not None and (best is None or depth < best_depth):
                     best, best_depth = handle, depth
             if best is not None:
@@ -149,13 +148,7 @@ class SpanScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        handles = self._handles
-        handle = handles.pop() if len(handles) == 1 else self._pop_handle()
-        if exc is None and not self._user_timing:
-            if handle.span_id:
-                handle._collector.end(handle.span_id)
-            return
-        self._close(handle, exc, ok_status=self._user_timing)
+        self._close(self._pop_handle(), exc)
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -176,17 +169,16 @@ class SpanScope:
                 "would end before the generator runs; open the span inside it with `with`"
             )
         if inspect.iscoroutinefunction(func):
-            coroutine_func = func
 
             @functools.wraps(func)
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
                 handle = self._open()
                 try:
-                    result = await coroutine_func(*args, **kwargs)
+                    result = await func(*args, **kwargs)
                 except BaseException as exc:
-                    self._close(handle, exc, ok_status=self._user_timing)
+                    self._close(handle, exc)
                     raise
-                self._close(handle, None, ok_status=self._user_timing)
+                self._close(handle, None)
                 return result
 
             return cast(Callable[P, R], run_async)
@@ -197,9 +189,9 @@ class SpanScope:
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
-                self._close(handle, exc, ok_status=self._user_timing)
+                self._close(handle, exc)
                 raise
-            self._close(handle, None, ok_status=self._user_timing)
+            self._close(handle, None)
             return result
 
         return run
@@ -207,13 +199,6 @@ class SpanScope:
     def __repr__(self) -> str:
         what = "timed" if self._user_timing else "span"
         return f"<{what} {self._kind.value} {self._name!r}>"
-
-
-def _depth_in_context(handle: SpanHandle) -> int | None:
-    """Return how far below the top of the calling context's active stack ``handle``'s span is."""
-    if not handle.span_id:
-        return None
-    return handle._collector._context_depth(handle.span_id)
 
 
 def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
