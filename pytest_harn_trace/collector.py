@@ -99,6 +99,8 @@ def _newest_open(stack: _Stack, open_spans: dict[int, Any]) -> int | None:
 # ``events`` stays an empty tuple until the first event.
 _OpenSpan: TypeAlias = list[Any]
 _PARENT_ID = 0
+_KIND = 1
+_NAME = 2
 _STARTED_NS = 3
 _MOCK_START_MS = 4
 _START_UNIX_MS = 5
@@ -416,7 +418,9 @@ class SpanCollector:
         """Return ``(span_id, kind, name)`` of each open span, oldest first."""
         if not self._open:
             return []
-        return sorted((span_id, span[1], span[2]) for span_id, span in self._open.copy().items())
+        return sorted(
+            (span_id, span[_KIND], span[_NAME]) for span_id, span in self._open.copy().items()
+        )
 
     def take_spans(self) -> list[Span]:
         """Remove and return the completed spans."""
