@@ -26,7 +26,7 @@ class _Wildcard:
         return "'*'"
 
 
-_WILDCARD: Final = _Wildcard()
+WILDCARD: Final = _Wildcard()
 """What ``"*"`` becomes in a node's ``kind`` or ``name``: anything matches."""
 
 
@@ -130,7 +130,7 @@ def node(
         metadata = dict(metadata)
     return ExpectedSpan(
         kind=_normalize_kind(kind),
-        name=_WILDCARD if isinstance(name, str) and name == "*" else name,
+        name=WILDCARD if isinstance(name, str) and name == "*" else name,
         children=tuple(children),
         metadata=metadata,
         duration_ms=duration_ms,
@@ -143,7 +143,7 @@ def _normalize_kind(kind: object) -> object:
     if isinstance(kind, SpanKind):
         return kind
     if isinstance(kind, str):
-        return _WILDCARD if kind == "*" else SpanKind.parse(kind)
+        return WILDCARD if kind == "*" else SpanKind.parse(kind)
     return kind
 
 

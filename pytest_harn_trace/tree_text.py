@@ -7,7 +7,7 @@ import re
 from types import EllipsisType
 from typing import Final, NamedTuple
 
-from pytest_harn_trace.expected import _WILDCARD, ExpectedSpan
+from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
 from pytest_harn_trace.model import SpanKind
 from pytest_harn_trace.summary import to_json
 
@@ -53,7 +53,7 @@ class _LineError(ValueError):
         self.detail = detail
 
 
-class _Expected(NamedTuple):
+class Expectation(NamedTuple):
     """An expectation ready to match."""
 
     roots: list[ExpectedSpan | EllipsisType]
@@ -111,11 +111,11 @@ def parse_tree_text(text: str) -> list[ExpectedSpan | EllipsisType]:
     __tracebackhide__ = True
     if not isinstance(text, str):
         raise TypeError(f"parse_tree_text() expects a str, got {type(text).__name__}")
-    return _parse_text(text, strict=True).roots
+    return parse_text(text, strict=True).roots
 
 
-def _parse_text(text: str, *, strict: bool) -> _Expected:
-    """Parse tree text; ``strict=False`` keeps doubtful lines for later (see :class:`_Expected`)."""
+def parse_text(text: str, *, strict: bool) -> Expectation:
+    """Parse tree text; ``strict=False`` keeps doubtful lines for later (see `Expectation`)."""
     __tracebackhide__ = True
     raw_lines = [line.removesuffix("\r") for line in text.split("\n")]
     entries: list[tuple[int, int]] = []  # (line number, indent)
@@ -177,7 +177,7 @@ def _parse_text(text: str, *, strict: bool) -> _Expected:
         stack.append((parsed, [], number))
     close(len(stack))
     doubts.sort(key=lambda doubt: doubt[0])
-    return _Expected(
+    return Expectation(
         roots,
         readings,
         [
@@ -249,7 +249,7 @@ def _parse_line(content: str, offset: int) -> _ParsedLine:
     if not space:
         raise _LineError("missing span name", "write `kind name`, e.g. `llm_call gpt-4`")
     if kind_text == "*":
-        kind: object = _WILDCARD
+        kind: object = WILDCARD
     else:
         try:
             kind = SpanKind.parse(kind_text)
@@ -280,7 +280,7 @@ def _parse_line(content: str, offset: int) -> _ParsedLine:
     ) -> ExpectedSpan:
         return ExpectedSpan(
             kind=kind,
-            name=_WILDCARD if name == "*" else name,
+            name=WILDCARD if name == "*" else name,
             metadata=metadata,
             duration_ms=duration,
         )

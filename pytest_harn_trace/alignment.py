@@ -1,0 +1,523 @@
+"""Aligning an expected span tree with a trace, sibling by sibling.
+
+How the search works: first a yes/no pass, memoized per (expected node,
+actual span), with fast exact algorithms: greedy glob matching for ordered
+siblings (``...`` as the star), bipartite matching for ``ordered=False``, and
+an earliest-ending embedding into the descendants for ``exact=False``. With
+both ``ordered=False`` and ``exact=False`` (unordered tree inclusion,
+NP-complete in general) it backtracks, but only after a bipartite relaxation
+found a matching whose spans nest. A passing assertion runs only that pass.
+On failure, a second pass scores every candidate pairing by the differences in
+it and below it, aligns siblings by dynamic programming (or an assignment), and
+the report (:mod:`pytest_harn_trace.tree_report`) draws the cheapest alignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import EllipsisType
+from typing import NamedTuple
+
+from pytest_harn_trace.assignment import disjoint_assignment, hungarian, max_matching
+from pytest_harn_trace.expected import ExpectedSpan
+from pytest_harn_trace.matching import local_diffs, match_value
+from pytest_harn_trace.model import Span
+
+__all__ = ["Aligner", "Forest", "Pair", "Pattern", "Step"]
+
+
+class Forest:
+    """The drawn tree of a trace, flattened in pre-order (the lines of ``format_summary``)."""
+
+    __slots__ = ("depth", "end", "kids", "parent", "roots", "spans", "undrawn")
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        roots: list[Span] = []
+        by_parent: dict[int, list[Span]] = {}
+        for span in spans:
+            if span.parent_id is None:
+                roots.append(span)
+            else:
+                by_parent.setdefault(span.parent_id, []).append(span)
+        self.spans: list[Span] = []
+        self.depth: list[int] = []
+        self.end: list[int] = []
+        self.kids: list[list[int]] = []
+        self.parent: list[int] = []
+        self.roots: list[int] = []
+        # Iterative pre-order walk; a span whose id is already on its own path
+        # (only possible when ids repeat) is drawn but not descended into.
+        stack: list[tuple[Span, int, int]] = [(span, 0, -1) for span in reversed(roots)]
+        path: list[int] = []  # flat indices of the open ancestors
+        while stack:
+            span, depth, parent = stack.pop()
+            while len(path) > depth:
+                closed = path.pop()
+                self.end[closed] = len(self.spans)
+            index = len(self.spans)
+            self.spans.append(span)
+            self.depth.append(depth)
+            self.end.append(index + 1)
+            self.kids.append([])
+            self.parent.append(parent)
+            if parent < 0:
+                self.roots.append(index)
+            else:
+                self.kids[parent].append(index)
+            path.append(index)
+            if any(self.spans[i].span_id == span.span_id for i in path[:-1]):
+                continue
+            for child in reversed(by_parent.get(span.span_id, ())):
+                stack.append((child, depth + 1, index))
+        for closed in path:
+            self.end[closed] = len(self.spans)
+        self.undrawn = len(spans) - len({id(span) for span in self.spans})
+
+
+class Step(NamedTuple):
+    """One entry of a sibling alignment."""
+
+    op: str
+    """``pair``, ``missing`` (expected only), ``unexpected`` or ``extra`` (actual only)."""
+    node: ExpectedSpan | None
+    span: int
+    """The actual span's flat index, or -1."""
+
+
+@dataclass(slots=True)
+class Pair:
+    """An expected node drawn as one actual span: its cost, differences and children's alignment."""
+
+    cost: int
+    diffs: list[str]
+    steps: list[Step]
+
+
+Pattern = Sequence[ExpectedSpan | EllipsisType]
+
+
+class Aligner:
+    """Scores and aligns expected nodes against the flattened actual tree.
+
+    Two passes. :meth:`perfect` answers "does this node match that span,
+    subtree and all?" with fast exact algorithms (greedy glob matching,
+    bipartite matching, earliest-ending embedding), which is all a passing
+    assertion runs. Only on failure, :meth:`pair` and :meth:`align` find the
+    cheapest alignment to draw: a cost is ``defects * weight - perfect_pairs``,
+    so defects (missing nodes, unexpected spans, differing fields) dominate and,
+    among equally bad alignments, the one pairing more spans perfectly wins.
+    ``weight`` exceeds any count of pairs, so a cost ``<= 0`` means a match.
+    """
+
+    def __init__(
+        self,
+        forest: Forest,
+        roots: Pattern,
+        *,
+        ordered: bool,
+        exact: bool,
+        readings: Mapping[int, tuple[ExpectedSpan, ...]] | None = None,
+        real_clock: bool = False,
+    ) -> None:
+        self.forest = forest
+        self.ordered = ordered
+        self.exact = exact
+        self.readings = readings or {}
+        self.real_clock = real_clock
+        self.sizes: dict[int, int] = {}
+        self.pairs: dict[tuple[int, int], Pair | None] = {}
+        self.perfects: dict[tuple[int, int], list[Step] | None] = {}
+        self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
+
+    def size(self, expected: ExpectedSpan) -> int:
+        """The number of nodes in ``expected``'s subtree."""
+        size = self.sizes.get(id(expected))
+        if size is None:
+            size = 1 + sum(self.size(c) for c in expected.children if c is not Ellipsis)
+            self.sizes[id(expected)] = size
+        return size
+
+    def local(self, expected: ExpectedSpan, index: int) -> tuple[bool, list[str]]:
+        """Compare a node with a span, children aside (see :func:`local_diffs`).
+
+        A node read from a line that reads several ways matches when any
+        reading does; otherwise it is compared as its first reading.
+        """
+        span = self.forest.spans[index]
+        options = {"need_name": not self.exact, "real_clock": self.real_clock}
+        pairable, diffs = local_diffs(expected, span, **options)
+        if diffs or not pairable:
+            for reading in self.readings.get(id(expected), ()):
+                other_pairable, other_diffs = local_diffs(reading, span, **options)
+                if other_pairable and not other_diffs:
+                    return other_pairable, other_diffs
+        return pairable, diffs
+
+    def other_name(self, expected: ExpectedSpan, index: int) -> int:
+        """With ``ordered=False``: the extra cost of drawing ``expected`` as a span named otherwise.
+
+        Siblings in any order have no position to pair them by, so a span
+        with another name is a different span: drawn against it only when its
+        subtree makes up for the cost, more than leaving ``expected`` missing and
+        the span unexpected. Spans of the same kind and name pair first, then
+        those of the same name (a wrong kind).
+        """
+        if match_value(expected.name, self.forest.spans[index].name)[0]:
+            return 0
+        return self.weight + 1
+
+    def missing_cost(self, expected: ExpectedSpan) -> int:
+        """The cost of leaving ``expected`` and its subtree unmatched."""
+        return self.size(expected) * self.weight
+
+    def unexpected_cost(self, index: int) -> int:
+        """The cost of a span, and its subtree, that nothing expects."""
+        return (self.forest.end[index] - index) * self.weight
+
+    def span_range(self, parent: int) -> tuple[int, int]:
+        """The flat indices of the descendants of ``parent`` (-1: every span)."""
+        if parent < 0:
+            return 0, len(self.forest.spans)
+        return parent + 1, self.forest.end[parent]
+
+    # -- pass 1: does it match? ---------------------------------------------------
+
+    def perfect(self, expected: ExpectedSpan, index: int) -> list[Step] | None:
+        """The children's alignment when ``expected`` matches span ``index`` in full, else None."""
+        key = (id(expected), index)
+        if key in self.perfects:
+            return self.perfects[key]
+        self.perfects[key] = None  # a span never contains itself; guards against repeated ids
+        pairable, diffs = self.local(expected, index)
+        steps = None
+        if pairable and not diffs:
+            steps = self.perfect_children(expected.children, index)
+        self.perfects[key] = steps
+        return steps
+
+    def perfect_children(self, pattern: Pattern, parent: int) -> list[Step] | None:
+        """An alignment of ``pattern`` under ``parent`` with every node matched in full."""
+        if self.exact:
+            cands = self.forest.roots if parent < 0 else self.forest.kids[parent]
+            if self.ordered:
+                return self._glob(pattern, cands)
+            return self._perfect_assignment(pattern, cands)
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
+        low, high = self.span_range(parent)
+        if self.ordered:
+            return self._earliest_embedding(nodes, low, high)
+        ends = [end - low for end in self.forest.end[low:high]]
+        candidates = [
+            [pos - low for pos in range(low, high) if self.perfect(item, pos) is not None]
+            for item in nodes
+        ]
+        chosen = disjoint_assignment(candidates, ends, high - low)
+        if chosen is None:
+            return None
+        return sorted(
+            (Step("pair", item, low + p) for item, p in zip(nodes, chosen, strict=True)),
+            key=lambda step: step.span,
+        )
+
+    def _glob(self, pattern: Pattern, cands: list[int]) -> list[Step] | None:
+        """Wildcard matching, ``...`` as the star: greedy, back to the last star on failure."""
+        i = k = 0
+        star_i, star_k = -1, 0
+        taken: list[Step] = []
+        mark = 0
+        while k < len(cands):
+            item = pattern[i] if i < len(pattern) else None
+            if isinstance(item, ExpectedSpan) and self.perfect(item, cands[k]) is not None:
+                taken.append(Step("pair", item, cands[k]))
+                i, k = i + 1, k + 1
+            elif item is Ellipsis:
+                star_i, star_k, mark = i, k, len(taken)
+                i += 1
+            elif star_i >= 0:
+                del taken[mark:]
+                star_k += 1
+                i, k = star_i + 1, star_k
+            else:
+                return None
+        while i < len(pattern) and pattern[i] is Ellipsis:
+            i += 1
+        if i < len(pattern):
+            return None
+        paired = {step.span for step in taken}
+        steps = list(taken)
+        steps += [Step("extra", None, index) for index in cands if index not in paired]
+        return sorted(steps, key=lambda step: step.span)
+
+    def _perfect_assignment(self, pattern: Pattern, cands: list[int]) -> list[Step] | None:
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
+        extra_ok = len(nodes) < len(pattern)
+        if len(nodes) > len(cands) or (not extra_ok and len(nodes) != len(cands)):
+            return None
+        if all(
+            self.perfect(item, index) is not None for item, index in zip(nodes, cands, strict=False)
+        ):
+            assigned = list(range(len(nodes)))  # already in order
+        else:
+            adjacency = [
+                [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
+                for item in nodes
+            ]
+            assigned = max_matching(adjacency, len(cands))
+            if -1 in assigned:
+                return None
+        owner = {k: item for item, k in zip(nodes, assigned, strict=True)}
+        return [
+            Step("pair", owner[k], index) if k in owner else Step("extra", None, index)
+            for k, index in enumerate(cands)
+        ]
+
+    def _earliest_embedding(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> list[Step] | None:
+        """Each node in turn on the matching span whose subtree ends first: optimal."""
+        end = self.forest.end
+        steps = []
+        cursor = low
+        for item in nodes:
+            best = -1
+            pos = cursor
+            while pos < high and (best < 0 or pos < end[best]):
+                if (best < 0 or end[pos] < end[best]) and self.perfect(item, pos) is not None:
+                    best = pos
+                pos += 1
+            if best < 0:
+                return None
+            steps.append(Step("pair", item, best))
+            cursor = end[best]
+        return steps
+
+    # -- pass 2: the cheapest alignment, to draw -----------------------------------
+
+    def pair(self, expected: ExpectedSpan, index: int) -> Pair | None:
+        """Score ``expected`` drawn as the actual span at ``index``; None if unrelated."""
+        key = (id(expected), index)
+        if key in self.pairs:
+            return self.pairs[key]
+        self.pairs[key] = None  # guards against repeated ids
+        result = None
+        steps = self.perfect(expected, index)
+        if steps is not None:
+            result = Pair(-self.size(expected), [], steps)
+        else:
+            pairable, diffs = self.local(expected, index)
+            if pairable:
+                cost, steps = self.align(expected.children, index)
+                cost += len(diffs) * self.weight - (0 if diffs else 1)
+                result = Pair(cost, diffs, steps)
+        self.pairs[key] = result
+        return result
+
+    def align(self, pattern: Pattern, parent: int) -> tuple[int, list[Step]]:
+        """Align ``pattern`` with the children of ``parent`` (-1: the roots)."""
+        steps = self.perfect_children(pattern, parent)
+        if steps is not None:
+            return -sum(
+                self.size(item) for item in pattern if isinstance(item, ExpectedSpan)
+            ), steps
+        forest = self.forest
+        if self.exact:
+            cands = forest.roots if parent < 0 else forest.kids[parent]
+            if self.ordered:
+                return self._exact_ordered(pattern, cands)
+            return self._exact_unordered(pattern, cands)
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
+        low, high = self.span_range(parent)
+        if self.ordered:
+            return self._loose_ordered(nodes, low, high)
+        return self._loose_unordered(nodes, low, high)
+
+    def _exact_ordered(self, pattern: Pattern, cands: list[int]) -> tuple[int, list[Step]]:
+        # Like difflib, pair the equal ends first and align only what lies between.
+        head = 0
+        limit = min(len(pattern), len(cands))
+        while head < limit and self._perfect_at(pattern[head], cands[head]):
+            head += 1
+        tail = 0
+        while tail < limit - head and self._perfect_at(pattern[-1 - tail], cands[-1 - tail]):
+            tail += 1
+        if head or tail:
+            cost, steps = self._exact_ordered(
+                pattern[head : len(pattern) - tail], cands[head : len(cands) - tail]
+            )
+            first = [self._pair_step(pattern[i], cands[i]) for i in range(head)]
+            last = [self._pair_step(pattern[-i], cands[-i]) for i in range(tail, 0, -1)]
+            cost -= sum(self.size(step.node) for step in first + last if step.node is not None)
+            return cost, first + steps + last
+        n_pat, n_act = len(pattern), len(cands)
+        # best[i][k]: cheapest alignment of pattern[i:] with cands[k:].
+        best = [[0] * (n_act + 1) for _ in range(n_pat + 1)]
+        choice = [[""] * (n_act + 1) for _ in range(n_pat + 1)]
+        for i in range(n_pat, -1, -1):
+            for k in range(n_act, -1, -1):
+                if i == n_pat and k == n_act:
+                    continue
+                # Ties go to the first option listed.
+                options: list[tuple[int, str]] = []
+                item: ExpectedSpan | EllipsisType | None = pattern[i] if i < n_pat else None
+                if isinstance(item, ExpectedSpan):
+                    if k < n_act:
+                        pair = self.pair(item, cands[k])
+                        if pair is not None:
+                            options.append((pair.cost + best[i + 1][k + 1], "pair"))
+                    options.append((self.missing_cost(item) + best[i + 1][k], "missing"))
+                elif item is Ellipsis:
+                    options.append((best[i + 1][k], "skip"))  # lazy: let the next node pair
+                    if k < n_act:
+                        options.append((best[i][k + 1], "extra"))
+                if k < n_act:
+                    options.append((self.unexpected_cost(cands[k]) + best[i][k + 1], "unexpected"))
+                best[i][k], choice[i][k] = min(options, key=lambda option: option[0])
+        steps = []
+        i = k = 0
+        while i < n_pat or k < n_act:
+            op = choice[i][k]
+            at = pattern[i] if i < n_pat else None
+            if op == "pair":
+                assert isinstance(at, ExpectedSpan)
+                steps.append(Step("pair", at, cands[k]))
+                i, k = i + 1, k + 1
+            elif op == "missing":
+                assert isinstance(at, ExpectedSpan)
+                steps.append(Step("missing", at, -1))
+                i += 1
+            elif op == "skip":
+                i += 1
+            else:  # extra, unexpected
+                steps.append(Step(op, None, cands[k]))
+                k += 1
+        return best[0][0], steps
+
+    @staticmethod
+    def _pair_step(item: ExpectedSpan | EllipsisType, index: int) -> Step:
+        assert isinstance(item, ExpectedSpan)
+        return Step("pair", item, index)
+
+    def _perfect_at(self, item: ExpectedSpan | EllipsisType, index: int) -> bool:
+        return isinstance(item, ExpectedSpan) and self.perfect(item, index) is not None
+
+    def _exact_unordered(self, pattern: Pattern, cands: list[int]) -> tuple[int, list[Step]]:
+        """Perfect pairs by maximum matching, then the cheapest assignment of the rest."""
+        nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
+        extra_ok = len(nodes) < len(pattern)
+        adjacency = [
+            [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
+            for item in nodes
+        ]
+        assigned = max_matching(adjacency, len(cands))
+        total = -sum(self.size(item) for item, k in zip(nodes, assigned, strict=True) if k >= 0)
+        rest_nodes = [i for i, k in enumerate(assigned) if k < 0]
+        used = set(assigned)
+        rest_cands = [k for k in range(len(cands)) if k not in used]
+        spare = {k: 0 if extra_ok else self.unexpected_cost(cands[k]) for k in rest_cands}
+        total += sum(spare.values())
+        if rest_nodes:
+            # Hungarian method over the leftovers: a node may pair, or stay missing
+            # (the extra columns); a span left over costs its `spare`.
+            matrix = []
+            for i in rest_nodes:
+                missing = self.missing_cost(nodes[i])
+                row = []
+                for k in rest_cands:
+                    pair = self.pair(nodes[i], cands[k])
+                    cost = missing
+                    if pair is not None:
+                        paired = pair.cost + self.other_name(nodes[i], cands[k])
+                        if paired <= missing + spare[k]:
+                            cost = paired - spare[k]
+                    row.append(cost)
+                matrix.append(row + [missing] * len(rest_nodes))
+            for i, column in zip(rest_nodes, hungarian(matrix), strict=True):
+                missing = self.missing_cost(nodes[i])
+                if column < len(rest_cands):
+                    k = rest_cands[column]
+                    pair = self.pair(nodes[i], cands[k])
+                    if pair is not None:
+                        paired = pair.cost + self.other_name(nodes[i], cands[k])
+                        if paired <= missing + spare[k]:
+                            assigned[i] = k
+                            total += paired - spare[k]
+                            continue
+                total += missing
+        owner = {k: i for i, k in enumerate(assigned) if k >= 0}
+        steps = []
+        for k, index in enumerate(cands):
+            if k in owner:
+                steps.append(Step("pair", nodes[owner[k]], index))
+            else:
+                steps.append(Step("extra" if extra_ok else "unexpected", None, index))
+        steps += [Step("missing", nodes[i], -1) for i, k in enumerate(assigned) if k < 0]
+        return total, steps
+
+    def _loose_ordered(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> tuple[int, list[Step]]:
+        end = self.forest.end
+        width = high - low + 1
+        # best[i][p]: cheapest embedding of nodes[i:] into the spans low+p..high-1.
+        best = [[0] * width for _ in range(len(nodes) + 1)]
+        choice = [[""] * width for _ in range(len(nodes) + 1)]
+        for i in range(len(nodes) - 1, -1, -1):
+            missing = self.missing_cost(nodes[i])
+            for p in range(width - 1, -1, -1):
+                # Ties go to the first option: pair, then look further, then give up.
+                options = []
+                pos = low + p
+                if pos < high:
+                    pair = self.pair(nodes[i], pos)
+                    if pair is not None:
+                        options.append((pair.cost + best[i + 1][end[pos] - low], "pair"))
+                    options.append((best[i][p + 1], "skip"))
+                options.append((missing + best[i + 1][p], "missing"))
+                best[i][p], choice[i][p] = min(options, key=lambda option: option[0])
+        steps = []
+        i = p = 0
+        while i < len(nodes):
+            op = choice[i][p]
+            if op == "pair":
+                steps.append(Step("pair", nodes[i], low + p))
+                p = end[low + p] - low
+                i += 1
+            elif op == "missing":
+                steps.append(Step("missing", nodes[i], -1))
+                i += 1
+            else:
+                p += 1
+        return best[0][0], steps
+
+    def _loose_unordered(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> tuple[int, list[Step]]:
+        """No perfect embedding exists: greedily give each node its cheapest free span."""
+        forest = self.forest
+        blocked = [False] * (high - low)
+        total, picks = 0, []
+        for item in nodes:
+            best_pos, best_cost = -1, self.missing_cost(item)
+            for pos in range(low, high):
+                if not blocked[pos - low]:
+                    pair = self.pair(item, pos)
+                    if pair is not None and pair.cost < best_cost:
+                        best_pos, best_cost = pos, pair.cost
+            total += best_cost
+            picks.append(best_pos)
+            if best_pos >= 0:
+                for inside in range(best_pos, forest.end[best_pos]):
+                    blocked[inside - low] = True
+                above = forest.parent[best_pos]
+                while above >= low:
+                    blocked[above - low] = True
+                    above = forest.parent[above]
+        steps = sorted(
+            (Step("pair", item, pos) for item, pos in zip(nodes, picks, strict=True) if pos >= 0),
+            key=lambda step: step.span,
+        )
+        steps += [
+            Step("missing", item, -1) for item, pos in zip(nodes, picks, strict=True) if pos < 0
+        ]
+        return total, steps

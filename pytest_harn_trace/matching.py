@@ -1,0 +1,216 @@
+"""Matching one expected span against one actual span: values, matchers, differences.
+
+:func:`matches` says whether a value satisfies a value or matcher written in
+:func:`~pytest_harn_trace.node` (a regex, a type, a predicate, an object with its
+own ``__eq__`` such as dirty-equals); :func:`local_diffs` lists what differs
+between a node and a span, children aside, in the words a failure shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import types
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
+from pytest_harn_trace.model import Span, SpanEvent, SpanLink
+from pytest_harn_trace.summary import to_json
+
+__all__ = ["is_predicate", "local_diffs", "match_value", "matches", "show"]
+
+_FUNCTION_TYPES: Final = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.MethodWrapperType,
+    types.ClassMethodDescriptorType,
+    functools.partial,
+)
+
+
+def is_predicate(value: object) -> bool:
+    """True for a callable compared by calling it: a function, or an object without ``__eq__``."""
+    if isinstance(value, type) or not callable(value):
+        return False
+    return isinstance(value, _FUNCTION_TYPES) or type(value).__eq__ is object.__eq__
+
+
+def matches(expected: object, actual: object) -> bool:
+    """Return whether ``actual`` satisfies ``expected``, a value or matcher as in :func:`node`."""
+    return match_value(expected, actual)[0]
+
+
+def match_value(expected: object, actual: object) -> tuple[bool, str]:
+    """Return whether ``actual`` satisfies ``expected``, and a note on why not (or ``""``)."""
+    if expected is WILDCARD:
+        return True, ""
+    if isinstance(expected, re.Pattern):
+        return isinstance(actual, str) and expected.fullmatch(actual) is not None, ""
+    if isinstance(expected, type) and type(expected).__eq__ is type.__eq__:
+        return isinstance(actual, expected), ""
+    if is_predicate(expected):
+        try:
+            return bool(expected(actual)), ""  # type: ignore[operator]  # checked callable
+        except Exception as exc:
+            return False, f" (predicate raised {type(exc).__name__}: {exc})"
+    if expected is None or isinstance(expected, bool):
+        return actual is expected or (isinstance(actual, bool) and actual == expected), ""
+    if isinstance(expected, int | float):
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return False, ""
+        return expected == actual, ""
+    if isinstance(expected, str):
+        return isinstance(actual, str) and expected == actual, ""
+    if isinstance(expected, list | tuple):
+        if not isinstance(actual, list | tuple) or len(actual) != len(expected):
+            return False, ""
+        return all(match_value(e, a)[0] for e, a in zip(expected, actual, strict=True)), ""
+    if isinstance(expected, dict):
+        if not isinstance(actual, Mapping) or set(actual) != set(expected):
+            return False, ""
+        return all(match_value(value, actual[key])[0] for key, value in expected.items()), ""
+    try:
+        return bool(expected == actual), ""
+    except Exception as exc:
+        return False, f" (comparison raised {type(exc).__name__}: {exc})"
+
+
+def show(value: object) -> str:
+    """Render a value as JSON where possible, a matcher by its repr."""
+    if value is WILDCARD:
+        return "*"
+    if isinstance(value, type) and type(value).__eq__ is type.__eq__:
+        return f"<instance of {value.__qualname__}>"
+    if is_predicate(value):
+        return f"<predicate {getattr(value, '__name__', None) or repr(value)}>"
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    try:
+        return to_json(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _match_item(expected: object, actual: SpanEvent | SpanLink) -> tuple[bool, str]:
+    if isinstance(expected, str):
+        key = actual.name if isinstance(actual, SpanEvent) else actual.span_id
+        return expected == key, ""
+    if isinstance(expected, Mapping):
+        data = actual.to_dict()
+        for key, value in expected.items():
+            if key not in data:
+                return False, ""
+            ok, note = match_value(value, data[key])
+            if not ok:
+                return False, note
+        return True, ""
+    return match_value(expected, actual)
+
+
+def _show_item(expected: object, actual: SpanEvent | SpanLink) -> str:
+    """Show an actual event or link the way its expectation is written."""
+    if isinstance(expected, str):
+        return show(actual.name if isinstance(actual, SpanEvent) else actual.span_id)
+    if isinstance(expected, SpanEvent | SpanLink):
+        return repr(actual)
+    return show(actual.to_dict())
+
+
+_REAL_CLOCK_HINT: Final = (
+    " (durations came from the real clock: use the mock_clock fixture, "
+    "or leave the Nms out of the expectation)"
+)
+
+
+def local_diffs(
+    expected: ExpectedSpan, span: Span, *, need_name: bool, real_clock: bool = False
+) -> tuple[bool, list[str]]:
+    """Compare one node with one span, children aside.
+
+    Args:
+        expected: The node.
+        span: The span.
+        need_name: Only a matching name makes the pair drawable (with
+            ``exact=False``, where any descendant is a candidate); otherwise a
+            matching kind or name does.
+        real_clock: The durations came from the real clock: a duration
+            mismatch says so, and how to avoid it.
+
+    Returns:
+        Whether the pair may be drawn as one (mismatching) line, and the
+        differences found (empty when it may not).
+    """
+    kind_ok, kind_note = match_value(expected.kind, span.kind)
+    name_ok, name_note = match_value(expected.name, span.name)
+    if not name_ok and (need_name or not kind_ok):
+        return False, []
+    diffs: list[str] = []
+    if not kind_ok:
+        diffs.append(f"kind expected {show(expected.kind)}, got {show(span.kind)}{kind_note}")
+    if not name_ok:
+        diffs.append(f"name expected {show(expected.name)}, got {show(span.name)}{name_note}")
+    if expected.duration_ms is not None:
+        ok, note = match_value(expected.duration_ms, span.duration_ms)
+        if not ok:
+            diffs.append(
+                f"duration_ms expected {show(expected.duration_ms)}, "
+                f"got {show(span.duration_ms)}{note}{_REAL_CLOCK_HINT if real_clock else ''}"
+            )
+    meta = expected.metadata
+    if isinstance(meta, dict):
+        for key, value in meta.items():
+            label = f"metadata[{show(key)}]"
+            if key not in span.metadata:
+                diffs.append(f"{label} expected {show(value)}, key missing")
+                continue
+            ok, note = match_value(value, span.metadata[key])
+            if not ok:
+                diffs.append(
+                    f"{label} expected {show(value)}, got {show(span.metadata[key])}{note}"
+                )
+    elif meta is not None:
+        ok, note = match_value(meta, span.metadata)
+        if not ok:
+            diffs.append(f"metadata expected {show(meta)}, got {show(span.metadata)}{note}")
+    fields: tuple[tuple[str, Sequence[SpanEvent | SpanLink]], ...] = (
+        ("events", span.events),
+        ("links", span.links),
+    )
+    for field, items in fields:
+        wanted = getattr(expected, field)
+        if wanted is not None:
+            diffs += _item_diffs(field, wanted, items)
+    return True, diffs
+
+
+def _item_diffs(field: str, wanted: object, items: Sequence[SpanEvent | SpanLink]) -> list[str]:
+    if not isinstance(wanted, tuple):
+        ok, note = match_value(wanted, list(items))
+        if ok:
+            return []
+        got = show([item.to_dict() for item in items])
+        return [f"{field} expected {show(wanted)}, got {got}{note}"]
+    if len(wanted) != len(items):
+        shown_wanted = "[" + ", ".join(show(item) for item in wanted) + "]"
+        by_name = wanted and all(isinstance(item, str) for item in wanted)
+        if by_name or (not wanted and field == "events"):
+            shown_items = [_show_item("", item) for item in items]
+        else:
+            shown_items = [show(item.to_dict()) for item in items]
+        return [
+            f"{field} expected {len(wanted)} item(s) {shown_wanted}, "
+            f"got {len(items)} [{', '.join(shown_items)}]"
+        ]
+    diffs = []
+    for index, (want, item) in enumerate(zip(wanted, items, strict=True)):
+        ok, note = _match_item(want, item)
+        if not ok:
+            diffs.append(
+                f"{field}[{index}] expected {show(want)}, got {_show_item(want, item)}{note}"
+            )
+    return diffs

@@ -1,0 +1,183 @@
+"""The failure report of a span tree mismatch: the actual tree, marked line by line.
+
+Each line of the trace is drawn as ``format_summary`` draws it, marked against
+the alignment :class:`~pytest_harn_trace.alignment.Aligner` chose: ``!`` a
+mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
+``+`` an unexpected span, ``~`` an extra span the expectation allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pytest_harn_trace.alignment import Aligner, Step
+from pytest_harn_trace.expected import ExpectedSpan
+from pytest_harn_trace.matching import show
+from pytest_harn_trace.model import Span, SpanKind
+
+__all__ = ["Report", "actual_line", "expected_line", "span_label", "walk"]
+
+
+def actual_line(span: Span) -> str:
+    """The span's ``format_summary`` line, without indent."""
+    kind = getattr(span.kind, "value", span.kind)
+    text = f"{kind} {span.name} {span.duration_ms}ms"
+    if span.metadata:
+        parts = [f"{key}={show(span.metadata[key])}" for key in sorted(span.metadata)]
+        text += f" ({', '.join(parts)})"
+    return text
+
+
+def expected_line(expected: ExpectedSpan) -> str:
+    """An expected span written as a line of tree text, matchers shown by their repr."""
+    kind = expected.kind.value if isinstance(expected.kind, SpanKind) else show(expected.kind)
+    name = expected.name if isinstance(expected.name, str) else show(expected.name)
+    text = f"{kind} {name}"
+    duration = expected.duration_ms
+    if isinstance(duration, int) and not isinstance(duration, bool):
+        text += f" {duration}ms"
+    elif duration is not None:
+        text += f" duration_ms={show(duration)}"
+    if isinstance(expected.metadata, dict):
+        if expected.metadata:
+            parts = [f"{key}={show(value)}" for key, value in expected.metadata.items()]
+            text += f" ({', '.join(parts)})"
+    elif expected.metadata is not None:
+        text += f" metadata={show(expected.metadata)}"
+    for field in ("events", "links"):
+        wanted = getattr(expected, field)
+        if isinstance(wanted, tuple):
+            text += f" {field}=[{', '.join(show(item) for item in wanted)}]"
+        elif wanted is not None:
+            text += f" {field}={show(wanted)}"
+    return text
+
+
+def span_label(kind: object, name: object) -> str:
+    """``kind name``: one step of the path a failure's first line names."""
+    kind_text = kind.value if isinstance(kind, SpanKind) else show(kind)
+    return f"{kind_text} {name if isinstance(name, str) else show(name)}"
+
+
+class Report:
+    """Draws the actual tree marked against the chosen alignment."""
+
+    def __init__(self, aligner: Aligner) -> None:
+        self.aligner = aligner
+        forest = aligner.forest
+        self.marks: list[str] = ["~"] * len(forest.spans)
+        self.hints: dict[int, list[str]] = {}
+        self.paths: dict[int, list[str]] = {}
+        self.matched: set[int] = set()
+        """The ``id`` of every node drawn against a span it matches (children aside)."""
+        # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
+        self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
+
+    def _hint(self, expected: ExpectedSpan, steps: list[Step], parent: int) -> str:
+        """Why a missing node may be missing: it matches a span elsewhere at this place."""
+        aligner, forest = self.aligner, self.aligner.forest
+        paired = {step.span for step in steps if step.op == "pair"}
+        low, high = aligner.span_range(parent)
+        if aligner.exact:
+            level: Iterable[int] = forest.roots if parent < 0 else forest.kids[parent]
+        else:
+            level = range(low, high)
+        if aligner.ordered:
+            for index in level:
+                if index not in paired and aligner.perfect(expected, index) is not None:
+                    return (
+                        f"out of order: it matches '{actual_line(forest.spans[index])}' "
+                        "at another place; ordered=False allows any order"
+                    )
+        if aligner.exact:
+            taken = [range(index, forest.end[index]) for index in paired]
+            level_depth = 0 if parent < 0 else forest.depth[parent] + 1
+            for index in range(low, high):
+                deeper = forest.depth[index] > level_depth
+                free = not any(index in block for block in taken)
+                if deeper and free and aligner.perfect(expected, index) is not None:
+                    return (
+                        f"it matches '{actual_line(forest.spans[index])}' deeper in the "
+                        "tree; exact=False allows spans in between"
+                    )
+        return ""
+
+    def plan(self, steps: list[Step], parent: int, path: list[str]) -> None:
+        """Mark the spans of one level of the alignment, and below it, and note what is missing."""
+        forest = self.aligner.forest
+        high = len(forest.spans) if parent < 0 else forest.end[parent]
+        depth = 0 if parent < 0 else forest.depth[parent] + 1
+        for position, step in enumerate(steps):
+            if step.op == "missing":
+                assert step.node is not None
+                following = [s.span for s in steps[position + 1 :] if s.span >= 0]
+                where = following[0] if following else high
+                while where < len(forest.spans) and forest.depth[where] > depth:
+                    where = forest.parent[where]  # exact=False: before the branch holding it
+                label = span_label(step.node.kind, step.node.name)
+                note = self._hint(step.node, steps, parent)
+                self.inserts.append(
+                    (where, -depth, len(self.inserts), step.node, [*path, label], note)
+                )
+                continue
+            index = step.span
+            span = forest.spans[index]
+            here = [*path, span_label(span.kind, span.name)]
+            if step.op == "pair":
+                assert step.node is not None
+                pair = self.aligner.pair(step.node, index)
+                assert pair is not None
+                if pair.diffs:
+                    # Compare again, so matchers that show their last value show this one.
+                    self.hints[index] = self.aligner.local(step.node, index)[1]
+                else:
+                    self.matched.add(id(step.node))
+                self.marks[index] = "!" if pair.diffs else " "
+                self.paths[index] = here
+                self.plan(pair.steps, index, here)
+            else:
+                mark = "+" if step.op == "unexpected" else "~"
+                for inside in range(index, forest.end[index]):
+                    self.marks[inside] = mark
+                self.paths[index] = here
+
+    def render(self) -> tuple[str, list[str]]:
+        """The failure's first line and the marked drawing."""
+        forest = self.aligner.forest
+        lines: list[str] = []
+        first: tuple[list[str], str] | None = None
+        inserts = sorted(self.inserts, key=lambda item: item[:3])
+        cursor = 0
+        for index in range(len(forest.spans) + 1):
+            while cursor < len(inserts) and inserts[cursor][0] == index:
+                _, neg_depth, _, missing, path, note = inserts[cursor]
+                cursor += 1
+                if first is None:
+                    first = (path, f"missing span ({note})" if note else "missing span")
+                for depth, item in walk(missing, -neg_depth):
+                    lines.append(f"- {'  ' * depth}{expected_line(item)}")
+                    if note and item is missing:
+                        lines.append(f"? {'  ' * (depth + 1)}{note}")
+            if index == len(forest.spans):
+                break
+            mark = self.marks[index]
+            depth = forest.depth[index]
+            lines.append(f"{mark} {'  ' * depth}{actual_line(forest.spans[index])}")
+            hints = self.hints.get(index, [])
+            lines += [f"? {'  ' * (depth + 1)}{hint}" for hint in hints]
+            if first is None and mark == "!":
+                first = (self.paths[index], "; ".join(hints))
+            elif first is None and mark == "+" and index in self.paths:
+                first = (self.paths[index], "unexpected span")
+        if first is None:  # pragma: no cover - a failed alignment always marks a line
+            first = ([], "no alignment without differences")
+        return f"span tree mismatch at {' > '.join(first[0])}: {first[1]}", lines
+
+
+def walk(root: ExpectedSpan, depth: int) -> Iterable[tuple[int, ExpectedSpan]]:
+    """Each node of ``root``'s subtree in pre-order, with its depth (``root`` at ``depth``)."""
+    stack: list[tuple[int, ExpectedSpan]] = [(depth, root)]
+    while stack:
+        level, item = stack.pop()
+        yield level, item
+        stack += [(level + 1, c) for c in reversed(item.children) if isinstance(c, ExpectedSpan)]
