@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Generator, Iterator
 from typing import Any, Literal, NoReturn
@@ -14,6 +15,7 @@ from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
 from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
+from pytest_harn_trace.virtual_time import virtual_test
 
 __all__ = [
     "DEFAULT_WALL_MS",
@@ -27,7 +29,7 @@ DEFAULT_WALL_MS = 1_700_000_000_000
 """The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
 
 _MARKER = "harn_trace"
-_MARKER_ARGS = ("wall_ms", "auto_advance_ms")
+_MARKER_ARGS = ("wall_ms", "auto_advance_ms", "virtual_time")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
@@ -75,14 +77,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Milliseconds the mock_clock fixture moves on every read (default 0: off).",
         default="0",
     )
+    parser.addini(
+        "harn_trace_virtual_time",
+        "Run async tests on virtual time: the event loop's clock is the mock clock "
+        "(default false).",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and check the report option."""
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(wall_ms=..., auto_advance_ms=...): give the test the trace and mock_clock "
-        "fixtures, with the mock clock at wall_ms, moving auto_advance_ms on every read.",
+        f"{_MARKER}(wall_ms=..., auto_advance_ms=..., virtual_time=False): give the test the "
+        "trace and mock_clock fixtures, with the mock clock at wall_ms, moving auto_advance_ms "
+        "on every read; virtual_time=True runs an async test's event loop on the mock clock.",
     )
     config.stash[_report_mode_key] = _report_mode(config)
     # Checked here so a bad value stops the run at once, not only in tests using mock_clock.
@@ -103,12 +113,48 @@ def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give tests marked ``harn_trace`` the ``mock_clock`` and ``trace`` fixtures."""
+    """Give tests marked ``harn_trace`` the ``mock_clock`` and ``trace`` fixtures.
+
+    Async tests on virtual time get ``mock_clock``: it is their event loop's clock.
+    """
     for item in items:
-        if isinstance(item, pytest.Function) and item.get_closest_marker(_MARKER) is not None:
-            for name in ("mock_clock", "trace"):
-                if name not in item.fixturenames:
-                    item.fixturenames.append(name)
+        if not isinstance(item, pytest.Function):
+            continue
+        if item.get_closest_marker(_MARKER) is not None:
+            names: tuple[str, ...] = ("mock_clock", "trace")
+        elif _wants_virtual_time(item):
+            names = ("mock_clock",)
+        else:
+            continue
+        for name in names:
+            if name not in item.fixturenames:
+                item.fixturenames.append(name)
+
+
+def _wants_virtual_time(item: pytest.Function) -> bool:
+    """Whether ``item`` is an async test to run on virtual time (marker, else ini)."""
+    if not inspect.iscoroutinefunction(item.obj):
+        return False  # a sync test runs no loop of its own to put on virtual time
+    marker = item.get_closest_marker(_MARKER)
+    if marker is not None and "virtual_time" in marker.kwargs:
+        return marker.kwargs["virtual_time"] is True
+    return bool(item.config.getini("harn_trace_virtual_time"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run an async test on virtual time: its event loop's clock is its ``mock_clock``."""
+    if not isinstance(item, pytest.Function) or not _wants_virtual_time(item):
+        return (yield)
+    original = item.obj
+    clock = item.funcargs["mock_clock"]
+    assert isinstance(clock, MockClock)
+    # Whatever runs the coroutine (pytest-asyncio, anyio) reads item.obj during runtest.
+    item.obj = virtual_test(original, clock)
+    try:
+        return (yield)
+    finally:
+        item.obj = original
 
 
 def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
@@ -122,6 +168,10 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                 f"got positional {marker.args!r}",
             )
         for key, value in marker.kwargs.items():
+            if key == "virtual_time":
+                if not isinstance(value, bool):
+                    _bad_marker(request, f"virtual_time={value!r}: expected True or False")
+                continue
             if key not in settings:
                 _bad_marker(
                     request,
