@@ -8,12 +8,15 @@ It knows nothing about pytest.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import Any, final
+from typing import Any, NoReturn, final
 
+from pytest_harn_trace import events as _events
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.model import JsonValue, Span, SpanKind
 from pytest_harn_trace.summary import format_summary
@@ -190,6 +193,101 @@ class TraceCapture:
             f"expected exactly one span matching {criteria}, found {len(found)}:\n{listing}"
         )
 
+    def wait_for(
+        self,
+        kind: object = None,
+        name: object = None,
+        *,
+        timeout: float = 5.0,
+        **metadata: object,
+    ) -> Span:
+        """Block until a span matching as :meth:`find` has ended, and return the first one.
+
+        For work that finishes in a background thread. ``timeout`` is in real
+        seconds; in async code use :meth:`wait_for_async`, whose timeout is virtual
+        under virtual time.
+
+        Raises:
+            TimeoutError: when no matching span ends within ``timeout``; the
+                message lists the spans that did.
+            RuntimeError: when called on a running event loop, which it would block.
+        """
+        __tracebackhide__ = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "trace.wait_for() would block the running event loop; "
+                "use `await trace.wait_for_async(...)` in async code"
+            )
+        ended = threading.Condition()
+
+        def wake() -> None:
+            with ended:
+                ended.notify_all()
+
+        with _EndSink(wake), ended:
+            found = ended.wait_for(lambda: self.find(kind, name, **metadata), timeout)
+        if found:
+            return found[0]
+        self._timed_out(kind, name, metadata, f"{timeout} s")
+
+    async def wait_for_async(
+        self,
+        kind: object = None,
+        name: object = None,
+        *,
+        timeout: float = 5.0,
+        **metadata: object,
+    ) -> Span:
+        """Wait until a span matching as :meth:`find` has ended, and return the first one.
+
+        For work that finishes in other tasks or threads. ``timeout`` is in
+        seconds of the event loop's clock: virtual under virtual time.
+
+        Raises:
+            TimeoutError: when no matching span ends within ``timeout``; the
+                message lists the spans that did.
+        """
+        __tracebackhide__ = True
+        found = self.find(kind, name, **metadata)
+        if found:
+            return found[0]
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            if threading.get_ident() == loop_thread:
+                changed.set()
+            else:
+                loop.call_soon_threadsafe(changed.set)
+
+        with _EndSink(wake):
+            try:
+                async with asyncio.timeout(timeout):
+                    while not found:
+                        await changed.wait()
+                        changed.clear()
+                        found = self.find(kind, name, **metadata)
+            except TimeoutError:
+                pass
+        if found:
+            return found[0]
+        self._timed_out(kind, name, metadata, f"{timeout} s")
+
+    def _timed_out(
+        self, kind: object, name: object, metadata: dict[str, object], waited: str
+    ) -> NoReturn:
+        __tracebackhide__ = True
+        listing = "\n".join(f"  {_span_line(span)}" for span in self.spans) or "  (none)"
+        raise TimeoutError(
+            f"no span matching {_describe_criteria(kind, name, metadata)} ended within "
+            f"{waited}; completed spans:\n{listing}"
+        )
+
     def assert_tree(
         self,
         expected: str | ExpectedSpan | EllipsisType | Sequence[ExpectedSpan | EllipsisType],
@@ -254,6 +352,24 @@ class TraceCapture:
             f"<TraceCapture {self._collector.trace_id} with {len(self)} span(s), "
             f"{len(self.open_spans)} open>"
         )
+
+
+@final
+class _EndSink:
+    """While entered, calls ``wake`` whenever any span ends (a span lifecycle sink)."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    @_events.hookimpl
+    def harn_span_end(self, span_id: int, metadata: dict[str, Any]) -> None:
+        self._wake()
+
+    def __enter__(self) -> None:
+        _events.add_event_sink(self)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _events.remove_event_sink(self)
 
 
 def _build_node(root: Span, children: dict[int | None, list[Span]]) -> TraceNode:

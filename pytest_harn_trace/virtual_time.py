@@ -288,10 +288,11 @@ class VirtualTime:
         self.install()
         try:
             result = await awaitable
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as cancelled:
             if self._failure is None:
                 raise
-            self._raise_failure()
+            # Keep the traceback down to the await the test was stuck in.
+            self._raise_failure(cancelled.__traceback__)
         except TimeoutError as error:
             error.add_note(f"(virtual time had reached {format_virtual_ms(self.elapsed_ms)})")
             raise
@@ -301,12 +302,12 @@ class VirtualTime:
             self._raise_failure()
         return result
 
-    def _raise_failure(self) -> NoReturn:
+    def _raise_failure(self, traceback: TracebackType | None = None) -> NoReturn:
         __tracebackhide__ = True
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             task.uncancel()
-        raise VirtualTimeError(self._failure) from None
+        raise VirtualTimeError(self._failure).with_traceback(traceback) from None
 
     # -- the loop's seams ------------------------------------------------------------
 

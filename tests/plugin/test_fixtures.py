@@ -195,7 +195,7 @@ def test_unknown_marker_argument_is_a_setup_error(pytester: pytest.Pytester) -> 
             "*_ ERROR at setup of test_typo _*",
             "test_unknown_marker_argument_is_a_setup_error.py::test_typo: "
             "@pytest.mark.harn_trace got unknown argument 'wal_ms'; "
-            "accepted: wall_ms, auto_advance_ms",
+            "accepted: wall_ms, auto_advance_ms, virtual_time",
         ]
     )
     result.stdout.no_fnmatch_line("*def _clock_settings*")
@@ -250,7 +250,9 @@ def test_fixtures_are_listed_with_their_cheat_sheets(pytester: pytest.Pytester) 
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=...):*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=..., virtual_time=False):*"]
+    )
 
 
 def test_plugin_loads_from_its_entry_point(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,144 @@
+"""Virtual time in inner runs: shared loops, the ini option, and the failures it reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.conftest import INNER_INI
+
+HEADER = """
+import asyncio
+import time
+
+import pytest
+
+virtual = pytest.mark.harn_trace(virtual_time=True)
+"""
+
+
+def run_inner(pytester: pytest.Pytester, body: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=HEADER + body)
+    return pytester.runpytest("-p", "no:cacheprovider")
+
+
+def test_a_shared_loop_keeps_its_time_monotonic_and_real_between_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, """
+seen = {}
+
+@pytest.mark.asyncio(loop_scope="module")
+@virtual
+async def test_first(mock_clock):
+    loop = asyncio.get_running_loop()
+    seen["loop"] = loop
+    await asyncio.sleep(3600)
+    seen["after"] = loop.time()
+    assert mock_clock.monotonic_ms == 3_600_000
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_in_between_on_real_time():
+    loop = asyncio.get_running_loop()
+    assert loop is seen["loop"]
+    assert loop.time() >= seen["after"]  # never back before the virtual hour
+    started = time.perf_counter()
+    await asyncio.sleep(0.05)  # real time again: it really waits
+    assert time.perf_counter() - started >= 0.05
+
+@pytest.mark.asyncio(loop_scope="module")
+@virtual
+async def test_second(mock_clock):
+    loop = asyncio.get_running_loop()
+    assert loop is seen["loop"]
+    start = loop.time()
+    assert start >= seen["after"]
+    await asyncio.sleep(2)
+    assert mock_clock.monotonic_ms == 2000  # a fresh mock clock per test
+    assert round((loop.time() - start) * 1000) == 2000
+
+@pytest.mark.asyncio(loop_scope="session")
+@virtual
+async def test_on_the_session_loop(mock_clock):
+    await asyncio.sleep(10)
+    assert mock_clock.monotonic_ms == 10_000
+""")
+    result.assert_outcomes(passed=4)
+
+
+def test_ini_turns_virtual_time_on_for_every_async_test(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INNER_INI + "harn_trace_virtual_time = true\n")
+    result = run_inner(pytester, """
+@pytest.mark.asyncio
+async def test_on_by_ini(mock_clock):
+    await asyncio.sleep(30)
+    assert mock_clock.monotonic_ms == 30_000
+
+@pytest.mark.asyncio
+@pytest.mark.harn_trace(virtual_time=False)
+async def test_off_by_marker(mock_clock):
+    started = time.perf_counter()
+    await asyncio.sleep(0.02)
+    assert time.perf_counter() - started >= 0.02
+    assert mock_clock.monotonic_ms == 0
+
+@pytest.mark.asyncio
+@pytest.mark.harn_trace
+async def test_a_marker_without_virtual_time_keeps_the_ini(mock_clock):
+    await asyncio.sleep(5)
+    assert mock_clock.monotonic_ms == 5000
+
+def test_sync_tests_are_left_alone():
+    pass
+""")
+    result.assert_outcomes(passed=4)
+
+
+def test_a_test_that_would_wait_forever_fails_fast(pytester: pytest.Pytester) -> None:
+    result = run_inner(pytester, """
+@pytest.mark.asyncio
+@virtual
+async def test_forever():
+    await asyncio.sleep(90)
+    await asyncio.Event().wait()
+
+@pytest.mark.asyncio
+@virtual
+async def test_an_hour_timeout():
+    async with asyncio.timeout(3600):
+        await asyncio.Event().wait()
+
+@pytest.mark.asyncio
+@virtual
+async def test_heartbeat_forever():
+    async def heartbeat():
+        while True:
+            await asyncio.sleep(600)
+    beat = asyncio.create_task(heartbeat())
+    try:
+        await asyncio.Event().wait()
+    finally:
+        beat.cancel()
+""")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines([
+        "E *.VirtualTimeError: the test would wait forever: every task is waiting and no timer,"
+        " socket or thread job is left to wake one (virtual time reached 90,000 ms"
+        " (0:01:30.000)); set the event or result the test awaits, or give the wait a timeout*",
+        "E * TimeoutError",
+        "E * (virtual time had reached 3,600,000 ms (1:00:00.000))",
+        "E *.VirtualTimeError: virtual time limit reached: the test has run 86,400,000 ms"
+        " (24:00:00.000) of virtual time and its next timer is 600,000 ms later*",
+    ])
+
+
+def test_virtual_time_must_be_a_bool(pytester: pytest.Pytester) -> None:
+    result = run_inner(pytester, """
+@pytest.mark.asyncio
+@pytest.mark.harn_trace(virtual_time="yes")
+async def test_bad():
+    pass
+""")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*test_bad: @pytest.mark.harn_trace virtual_time='yes': expected True or False"
+    ])
