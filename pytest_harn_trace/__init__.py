@@ -44,6 +44,7 @@ from pytest_harn_trace.markers import (
 from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
 
 __all__ = [
     # Modules
@@ -96,6 +97,10 @@ __all__ = [
     "MockClock",
     "active_mock_clock",
     "install_override",
+    # Virtual time: an asyncio loop on the mock clock
+    "VirtualTime",
+    "VirtualTimeError",
+    "run_virtual",
     # Span lifecycle events
     "add_event_sink",
     "remove_event_sink",

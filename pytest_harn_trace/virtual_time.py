@@ -139,7 +139,7 @@ class VirtualTime:
         "_last_io",
         "_limit_ms",
         "_loop",
-        "_origin_ms",
+        "_origin",
         "_real_select",
         "_real_time",
         "_saved",
@@ -215,7 +215,7 @@ class VirtualTime:
         self._real_time: Callable[[], float] = real_time
         self._call_at_real: Callable[..., asyncio.TimerHandle] = loop.call_at
         self._executor_real: Callable[..., asyncio.Future[Any]] = loop.run_in_executor
-        self._origin_ms = math.ceil(loop.time() * 1000)
+        self._origin = loop.time()
         self._base_ms = self._clock.monotonic_ms
         self._loop = loop
         self._task = asyncio.current_task(loop)
@@ -229,10 +229,10 @@ class VirtualTime:
         self._failure = None
         _installed[loop] = self
 
-        origin_ms, base_ms, clock = self._origin_ms, self._base_ms, self._clock
+        origin, base_ms, clock = self._origin, self._base_ms, self._clock
 
         def virtual_loop_time() -> float:
-            return (origin_ms + clock.monotonic_ms - base_ms) / 1000
+            return origin + (clock.monotonic_ms - base_ms) / 1000
 
         loop.time = virtual_loop_time  # type: ignore[method-assign]
         loop.call_at = self._call_at  # type: ignore[method-assign, assignment]
@@ -400,7 +400,7 @@ class VirtualTime:
             )
             return
         self._clock.advance(ms)
-        now = (self._origin_ms + elapsed + ms) / 1000 - _RESOLUTION_S
+        now = self._origin + (elapsed + ms) / 1000 - _RESOLUTION_S
         self._used_whens = {when for when in self._used_whens if when >= now}
 
     def _fail(self, message: str) -> None:

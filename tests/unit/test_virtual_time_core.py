@@ -1,0 +1,133 @@
+"""The virtual-time core without the plugin: VirtualTime, run_virtual, trace.wait_for."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override, span
+from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
+
+
+def test_run_virtual_drives_the_loop_from_the_given_clock() -> None:
+    clock = MockClock(1_000)
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(12.5)
+        return loop.time() - started
+
+    assert run_virtual(main(), clock=clock) == pytest.approx(12.5, abs=1e-6)
+    assert (clock.monotonic_ms, clock.wall_ms) == (12_500, 13_500)
+
+
+def test_run_virtual_reads_the_installed_mock_clock() -> None:
+    with install_override(MockClock()) as clock:
+        run_virtual(asyncio.sleep(3))
+    assert clock.monotonic_ms == 3000
+
+
+def test_run_virtual_without_a_mock_clock_says_how_to_get_one() -> None:
+    main = asyncio.sleep(1)
+    with pytest.raises(VirtualTimeError, match="run_virtual needs a mock clock: use the mock"):
+        run_virtual(main)
+
+
+def test_uninstall_puts_the_loop_seams_back() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        selector = loop._selector  # type: ignore[attr-defined]
+        before = (dict(vars(loop)), dict(vars(selector)))
+        async with VirtualTime(MockClock()):
+            with pytest.raises(VirtualTimeError, match="already on virtual time"):
+                VirtualTime(MockClock()).install()
+        # No virtual time passed: nothing to skew, every patched attribute is gone.
+        assert (dict(vars(loop)), dict(vars(selector))) == before
+
+    asyncio.run(main())
+
+
+def test_after_virtual_time_the_loop_clock_never_goes_back() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with VirtualTime(MockClock()):
+            await asyncio.sleep(600)
+            reached = loop.time()
+        assert loop.time() >= reached  # real pace from here, shifted by the skipped time
+        assert loop.time() - time.monotonic() == pytest.approx(600, abs=1)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("field", ["limit_ms", "io_quiet_ms"])
+def test_virtual_time_options_are_checked(field: str) -> None:
+    with pytest.raises(ValueError, match=rf"VirtualTime\({field}=-1\): expected an int >= 0"):
+        VirtualTime(MockClock(), **{field: -1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="VirtualTime expects a MockClock, got int"):
+        VirtualTime(5)  # type: ignore[arg-type]
+
+
+def test_a_lower_limit_stops_the_code_at_it() -> None:
+    async def main() -> None:
+        await asyncio.sleep(61)
+
+    with pytest.raises(VirtualTimeError, match=r"has run 0 ms .* next timer is 61,000 ms later"):
+        asyncio.run(VirtualTime(MockClock(), limit_ms=60_000).run(main()))
+
+
+def test_wait_for_blocks_until_a_thread_ends_the_span(tracing: SpanCollector) -> None:
+    capture = TraceCapture(tracing)
+
+    def worker() -> None:
+        time.sleep(0.05)
+        with span("tool_call", "background", job=7):
+            pass
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    found = capture.wait_for("tool_call", "background", job=7, timeout=5)
+    thread.join()
+    assert found.metadata == {"job": 7}
+    assert capture.wait_for("tool_call", timeout=0) is found  # already there: no wait
+
+
+def test_wait_for_times_out_listing_the_spans(tracing: SpanCollector) -> None:
+    capture = TraceCapture(tracing)
+    with span("step", "plan"):
+        pass
+    with pytest.raises(
+        TimeoutError,
+        match=r"no span matching \(kind='llm_call', name='gpt'\) ended within 0.01 s; "
+        r"completed spans:\n  span 1: step plan",
+    ):
+        capture.wait_for("llm_call", "gpt", timeout=0.01)
+
+
+def test_wait_for_refuses_to_block_an_event_loop(tracing: SpanCollector) -> None:
+    async def main() -> None:
+        TraceCapture(tracing).wait_for("step")
+
+    with pytest.raises(RuntimeError, match=r"use `await trace.wait_for_async\(...\)`"):
+        asyncio.run(main())
+
+
+def test_wait_for_async_sees_spans_ended_in_threads(tracing: SpanCollector) -> None:
+    capture = TraceCapture(tracing)
+
+    def worker() -> None:
+        time.sleep(0.02)
+        with span("tool_call", "threaded"):
+            pass
+
+    async def main() -> str:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        found = await capture.wait_for_async("tool_call", timeout=5)
+        thread.join()
+        return found.name
+
+    assert asyncio.run(main()) == "threaded"
