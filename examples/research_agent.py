@@ -16,16 +16,16 @@ agent, and every step records a span:
       model_route                        ...fails the quality check: escalate
       llm_call echo-large
 
-Time only passes in ``sleep`` calls, and the sleep function is injected: it
-sleeps for real by default, and tests pass one that moves the mock clock, so
-every duration in the trace is exact.
+Time only passes in plain ``asyncio.sleep`` calls, as in real agent code. The
+tests run the agent on virtual time, where the event loop's clock is the mock
+clock: the sleeps return at once and every duration in the trace is exact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_harn_trace import (
@@ -38,17 +38,9 @@ from pytest_harn_trace import (
     timed,
 )
 
-Sleep = Callable[[int], Awaitable[None]]
-"""Waits for a number of milliseconds."""
-
 MINI = "echo-mini"
 LARGE = "echo-large"
 FLAKY_URL = "https://flaky.example/outage"
-
-
-async def real_sleep(ms: int) -> None:
-    """Sleep for ``ms`` milliseconds on the event loop (the default ``Sleep``)."""
-    await asyncio.sleep(ms / 1000)
 
 
 def new_request_id() -> str:
@@ -85,9 +77,6 @@ PAGES = {
 class FakeLLM:
     """An LLM client with canned answers that records token usage and cost."""
 
-    def __init__(self, sleep: Sleep = real_sleep) -> None:
-        self._sleep = sleep
-
     async def complete(self, model: str, prompt: str) -> str:
         """Return ``model``'s canned answer to ``prompt`` inside an ``llm_call`` span.
 
@@ -95,9 +84,9 @@ class FakeLLM:
         """
         profile = MODELS[model]
         async with span(SpanKind.LLM_CALL, model) as call:
-            await self._sleep(profile.first_token_ms)
+            await asyncio.sleep(profile.first_token_ms / 1000)
             call.event("first_token")
-            await self._sleep(profile.generate_ms)
+            await asyncio.sleep(profile.generate_ms / 1000)
             input_tokens = len(prompt.split())
             output_tokens = len(profile.answer.split())
             usage = LlmCallUsage(
@@ -117,20 +106,17 @@ class FakeLLM:
 class Tools:
     """Fake tools: each call is a ``tool_call`` span and takes a fixed time."""
 
-    def __init__(self, sleep: Sleep = real_sleep) -> None:
-        self._sleep = sleep
-
     async def search(self, query: str) -> list[str]:
         """Return the URLs of the pages that match ``query``."""
         async with span(SpanKind.TOOL_CALL, "search", query=query) as call:
-            await self._sleep(40)
+            await asyncio.sleep(0.040)
             call.set("results", len(PAGES))
             return list(PAGES)
 
     async def fetch(self, url: str) -> str:
         """Return the text of the page at ``url``; the flaky host raises ``ToolError``."""
         async with span(SpanKind.TOOL_CALL, "fetch", url=url):
-            await self._sleep(PAGES[url])
+            await asyncio.sleep(PAGES[url] / 1000)
             if url == FLAKY_URL:
                 raise ToolError(f"503 from {url}")
             return f"contents of {url}"
@@ -138,7 +124,7 @@ class Tools:
     async def calculator(self, expression: str) -> int:
         """Evaluate ``a op b`` for integers; raises ``ToolError`` on bad input."""
         async with span(SpanKind.TOOL_CALL, "calculator", expression=expression) as call:
-            await self._sleep(5)
+            await asyncio.sleep(0.005)
             left, op, right = expression.split()
             if op == "/" and int(right) == 0:
                 raise ToolError(f"division by zero in {expression!r}")
@@ -167,11 +153,9 @@ def rank_sources(pages: dict[str, str]) -> list[str]:
 class ResearchAgent:
     """Answers a question with search, concurrent fetches, a calculator and an LLM."""
 
-    def __init__(
-        self, sleep: Sleep = real_sleep, request_id: Callable[[], str] = new_request_id
-    ) -> None:
-        self.llm = FakeLLM(sleep)
-        self.tools = Tools(sleep)
+    def __init__(self, request_id: Callable[[], str] = new_request_id) -> None:
+        self.llm = FakeLLM()
+        self.tools = Tools()
         self._request_id = request_id
 
     async def answer(self, question: str, *, expression: str | None = None) -> Answer:

@@ -26,6 +26,7 @@ from pytest_harn_trace import (
     format_summary,
     meta,
     node,
+    run_virtual,
     span,
 )
 
@@ -33,8 +34,9 @@ QUESTION = "What is the GIL?"
 
 
 def ask(agent: ResearchAgent, expression: str | None = None) -> Answer:
-    """Run the async agent from a sync test."""
-    return asyncio.run(agent.answer(QUESTION, expression=expression))
+    """Run the async agent from a sync test, on virtual time: ``asyncio.run`` whose
+    loop clock is the mock clock, so the agent's sleeps take no real time."""
+    return run_virtual(agent.answer(QUESTION, expression=expression))
 
 
 # -- the trace fixture: spans, find, one, roots ------------------------------------
@@ -299,16 +301,13 @@ def test_summary_with_stock_syrupy(
     assert trace.summary() == snapshot
 
 
-async def no_wait(ms: int) -> None:
-    await asyncio.sleep(0)  # let other tasks run, but don't wait: the real clock barely moves
-
-
 def test_real_clock_snapshot_without_durations(
     trace: TraceCapture, trace_snapshot: SnapshotAssertion
 ) -> None:
     # No mock clock: timings change from run to run, so a snapshot with
     # durations is refused, and one without them is stable.
-    asyncio.run(ResearchAgent(sleep=no_wait).answer(QUESTION))
+    # The loop runs on a clock of its own (no waiting), while spans read the real one.
+    run_virtual(ResearchAgent().answer(QUESTION), clock=MockClock())
     assert trace.real_clock
     with pytest.raises(RealClockError, match="use the mock_clock fixture"):
         trace.snapshot_text()
@@ -348,6 +347,7 @@ class TestMarkedClass:
 
 
 @pytest.mark.asyncio
+@pytest.mark.harn_trace(virtual_time=True)  # the loop's clock is the mock clock
 async def test_async_agents_side_by_side(
     trace: TraceCapture, make_agent: Callable[..., ResearchAgent]
 ) -> None:
@@ -365,6 +365,7 @@ async def test_async_agents_side_by_side(
 
 
 @pytest.mark.anyio
+@pytest.mark.harn_trace(virtual_time=True)
 async def test_anyio_sees_the_same_fixtures(trace: TraceCapture, agent: ResearchAgent) -> None:
     await agent.answer(QUESTION)
     assert trace.one("pipeline").duration_ms == 1090
