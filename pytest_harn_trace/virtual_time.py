@@ -65,6 +65,7 @@ IDLE_PATIENCE_S = 0.5
 """Real seconds a loop with no timer, no thread job and no I/O waits before giving up."""
 
 _THREAD_POLL_S = 0.05
+_PRUNE_AT = 256
 # Timers within this many seconds of the loop's time are due. asyncio's own
 # resolution (1e-9 s) is below a float's step at large loop times (cpython#116342),
 # which would leave a timer due "now" pending forever under a clock that only
@@ -137,9 +138,11 @@ class VirtualTime:
         "_io_quiet_s",
         "_jobs",
         "_last_io",
+        "_last_tie",
         "_limit_ms",
         "_loop",
         "_origin",
+        "_prune_at",
         "_real_select",
         "_real_time",
         "_saved",
@@ -223,6 +226,8 @@ class VirtualTime:
         self._real_select: Callable[[float | None], list[Any]] = selector.select
         self._jobs: set[asyncio.Future[Any]] = set()
         self._used_whens: set[float] = set()
+        self._last_tie: dict[float, float] = {}
+        self._prune_at = _PRUNE_AT
         self._last_io = -math.inf
         self._idle_since: float | None = None
         self._thread_waited = 0.0
@@ -321,8 +326,12 @@ class VirtualTime:
         # Equal deadlines become distinct by a float step each, well within the
         # resolution, so the timer heap releases them in the order scheduled.
         used = self._used_whens
-        while when in used:
-            when = math.nextafter(when, math.inf)
+        if when in used:
+            asked = when
+            when = self._last_tie.get(asked, asked)
+            while when in used:
+                when = math.nextafter(when, math.inf)
+            self._last_tie[asked] = when
         used.add(when)
         return self._call_at_real(when, callback, *args, context=context)
 
@@ -400,8 +409,13 @@ class VirtualTime:
             )
             return
         self._clock.advance(ms)
-        now = self._origin + (elapsed + ms) / 1000 - _RESOLUTION_S
-        self._used_whens = {when for when in self._used_whens if when >= now}
+        if len(self._used_whens) > self._prune_at:  # forget deadlines now past, now and then
+            now = self._origin + (elapsed + ms) / 1000 - _RESOLUTION_S
+            self._used_whens = {when for when in self._used_whens if when >= now}
+            self._last_tie = {
+                asked: when for asked, when in self._last_tie.items() if when >= now
+            }
+            self._prune_at = max(_PRUNE_AT, 2 * len(self._used_whens))
 
     def _fail(self, message: str) -> None:
         self._failure = message

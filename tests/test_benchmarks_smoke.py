@@ -31,3 +31,15 @@ def test_span_path_profile_runs() -> None:
         timeout=120,
     )
     assert "Primitive operations" in result.stdout
+
+
+def test_virtual_time_benchmark_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_virtual_time.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "60 x sleep(1)" in result.stdout
+    assert "slowest 60 s of virtual time" in result.stdout
