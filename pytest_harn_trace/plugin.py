@@ -15,7 +15,7 @@ from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
 from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
-from pytest_harn_trace.virtual_time import virtual_test
+from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
 __all__ = [
     "DEFAULT_WALL_MS",
@@ -34,6 +34,7 @@ _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 _clock_defaults_key = pytest.StashKey[dict[str, int]]()
+_io_quiet_key = pytest.StashKey[int]()
 
 
 class _HookSpecs:
@@ -84,6 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "harn_trace_io_quiet_ms",
+        "Under virtual time, real milliseconds without socket events before the clock may "
+        f"jump to the next timer (default {IO_QUIET_MS}).",
+        default=str(IO_QUIET_MS),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "wall_ms": _ini_ms(config, "harn_trace_wall_ms"),
         "auto_advance_ms": _ini_ms(config, "harn_trace_auto_advance_ms"),
     }
+    config.stash[_io_quiet_key] = _ini_ms(config, "harn_trace_io_quiet_ms")
 
 
 def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
@@ -150,7 +158,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     clock = item.funcargs["mock_clock"]
     assert isinstance(clock, MockClock)
     # Whatever runs the coroutine (pytest-asyncio, anyio) reads item.obj during runtest.
-    item.obj = virtual_test(original, clock)
+    item.obj = virtual_test(original, clock, io_quiet_ms=item.config.stash[_io_quiet_key])
     try:
         return (yield)
     finally:

@@ -14,7 +14,7 @@ When the clock jumps:
   ``asyncio.to_thread`` is running: the loop waits for it in real time, and
   the clock stands still, unless the thread takes longer in real time than the
   delay to the next timer, which then fires as it would on a real clock;
-- never within ``io_quiet_ms`` of real time (20 ms) after the last socket
+- never within ``io_quiet_ms`` of real time (50 ms) after the last socket
   event: I/O that is making progress is never jumped past, while an idle
   socket (a listening server, a keep-alive connection) costs nothing;
 - when no timer is left, nothing is running in a thread and no socket event
@@ -58,7 +58,7 @@ __all__ = [
 DEFAULT_LIMIT_MS = 24 * 3_600_000
 """How much virtual time one test may pass before it is stopped: 24 hours."""
 
-IO_QUIET_MS = 20
+IO_QUIET_MS = 50
 """Real milliseconds without socket events before the clock may jump again."""
 
 IDLE_PATIENCE_S = 0.5
@@ -424,14 +424,18 @@ class VirtualTime:
 
 
 def virtual_test(
-    func: Callable[_P, Coroutine[Any, Any, _T]], clock: MockClock
+    func: Callable[_P, Coroutine[Any, Any, _T]],
+    clock: MockClock,
+    *,
+    io_quiet_ms: int = IO_QUIET_MS,
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """Wrap an async test function so its body runs on virtual time driven by ``clock``."""
 
     @functools.wraps(func)
     async def on_virtual_time(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         __tracebackhide__ = True
-        return await VirtualTime(clock).run(func(*args, **kwargs))
+        virtual = VirtualTime(clock, io_quiet_ms=io_quiet_ms)
+        return await virtual.run(func(*args, **kwargs))
 
     return on_virtual_time
 

@@ -144,7 +144,7 @@ async def test_a_server_in_another_thread_is_not_jumped_past(mock_clock: MockClo
         connection, _ = listener.accept()
         with connection:
             data = connection.recv(100)
-            time.sleep(0.005)  # 5 ms of real work, inside the 20 ms quiet window
+            time.sleep(0.005)  # 5 ms of real work, inside the 50 ms quiet window
             connection.sendall(data.upper())
 
     thread = threading.Thread(target=serve)

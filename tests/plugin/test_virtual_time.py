@@ -93,6 +93,47 @@ def test_sync_tests_are_left_alone():
     result.assert_outcomes(passed=4)
 
 
+def test_ini_io_quiet_ms_waits_longer_for_a_slow_server(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+import socket
+import threading
+import time
+
+import pytest
+
+@pytest.fixture
+def slow_server():
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(100)
+            time.sleep(0.3)  # a slow server: 300 ms of real time, past the default 50 ms
+            connection.sendall(b"done")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    yield listener.getsockname()
+    thread.join()
+    listener.close()
+""")
+    pytester.makepyfile(test_inner=HEADER + """
+@pytest.mark.asyncio
+@virtual
+async def test_request(slow_server, mock_clock):
+    async with asyncio.timeout(5):
+        reader, writer = await asyncio.open_connection(*slow_server)
+        writer.write(b"go")
+        assert await reader.read(100) == b"done"
+        writer.close()
+    assert mock_clock.monotonic_ms == 0
+""")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)  # jumped to 5 s
+    pytester.makeini(INNER_INI + "harn_trace_io_quiet_ms = 1000\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_a_test_that_would_wait_forever_fails_fast(pytester: pytest.Pytester) -> None:
     result = run_inner(pytester, """
 @pytest.mark.asyncio

@@ -131,3 +131,25 @@ def test_wait_for_async_sees_spans_ended_in_threads(tracing: SpanCollector) -> N
         return found.name
 
     assert asyncio.run(main()) == "threaded"
+
+
+def test_a_loop_without_asyncio_seams_is_refused_by_name() -> None:
+    class CompiledLoop(asyncio.SelectorEventLoop):  # stands in for uvloop.Loop
+        pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        selector = loop._selector  # type: ignore[attr-defined]
+        loop._selector = None  # type: ignore[attr-defined]
+        try:
+            with pytest.raises(
+                VirtualTimeError,
+                match=r"virtual time needs asyncio's own event loop, got .*CompiledLoop; run "
+                r"this test on the default loop \(no uvloop loop factory\)",
+            ):
+                VirtualTime(MockClock()).install()
+        finally:
+            loop._selector = selector  # type: ignore[attr-defined]
+
+    with asyncio.Runner(loop_factory=CompiledLoop) as runner:
+        runner.run(main())
