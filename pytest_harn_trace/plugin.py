@@ -143,10 +143,15 @@ def _wants_virtual_time(item: pytest.Function) -> bool:
     """Whether ``item`` is an async test to run on virtual time (marker, else ini)."""
     if not inspect.iscoroutinefunction(item.obj):
         return False  # a sync test runs no loop of its own to put on virtual time
-    marker = item.get_closest_marker(_MARKER)
-    if marker is not None and "virtual_time" in marker.kwargs:
-        return marker.kwargs["virtual_time"] is True
+    if _marked_virtual_time(item) is not None:
+        return _marked_virtual_time(item) is True
     return bool(item.config.getini("harn_trace_virtual_time"))
+
+
+def _marked_virtual_time(item: pytest.Function) -> object:
+    """The closest ``harn_trace`` marker's ``virtual_time``, or ``None`` if it gives none."""
+    marker = item.get_closest_marker(_MARKER)
+    return None if marker is None else marker.kwargs.get("virtual_time")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -158,7 +163,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     clock = item.funcargs["mock_clock"]
     assert isinstance(clock, MockClock)
     # Whatever runs the coroutine (pytest-asyncio, anyio) reads item.obj during runtest.
-    item.obj = virtual_test(original, clock, io_quiet_ms=item.config.stash[_io_quiet_key])
+    item.obj = virtual_test(
+        original,
+        clock,
+        io_quiet_ms=item.config.stash[_io_quiet_key],
+        required=_marked_virtual_time(item) is True,  # the ini asks only where it can
+    )
     try:
         return (yield)
     finally:

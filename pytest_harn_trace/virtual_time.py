@@ -49,6 +49,7 @@ from pytest_harn_trace.clock import MockClock
 
 __all__ = [
     "DEFAULT_LIMIT_MS",
+    "IO_QUIET_MS",
     "VirtualTime",
     "VirtualTimeError",
     "run_virtual",
@@ -428,12 +429,28 @@ def virtual_test(
     clock: MockClock,
     *,
     io_quiet_ms: int = IO_QUIET_MS,
+    required: bool = True,
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Wrap an async test function so its body runs on virtual time driven by ``clock``."""
+    """Wrap an async test function so its body runs on virtual time driven by ``clock``.
+
+    Run by another async library than asyncio (trio), the test fails when virtual
+    time was ``required``, else it runs on that library's own clock.
+    """
 
     @functools.wraps(func)
     async def on_virtual_time(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         __tracebackhide__ = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if required:
+                raise VirtualTimeError(
+                    "virtual time drives asyncio event loops, and this test runs under "
+                    "another async library; under trio use its own "
+                    "trio.testing.MockClock(autojump_threshold=0), or mark this test "
+                    "@pytest.mark.harn_trace(virtual_time=False)"
+                ) from None
+            return await func(*args, **kwargs)
         virtual = VirtualTime(clock, io_quiet_ms=io_quiet_ms)
         return await virtual.run(func(*args, **kwargs))
 

@@ -134,6 +134,44 @@ async def test_request(slow_server, mock_clock):
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
+def test_another_async_library_fails_the_marker_and_skips_the_ini(
+    pytester: pytest.Pytester,
+) -> None:
+    # A runner that drives the coroutine itself, as trio would: no asyncio loop runs.
+    pytester.makeconftest("""
+import inspect
+
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        try:
+            pyfuncitem.obj(**args).send(None)
+        except StopIteration:
+            pass
+        return True
+""")
+    pytester.makeini(INNER_INI + "harn_trace_virtual_time = true\n")
+    result = run_inner(pytester, """
+@virtual
+async def test_marked():
+    pass
+
+async def test_by_ini():
+    pass
+""")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "E *.VirtualTimeError: virtual time drives asyncio event loops, and this test runs"
+        " under another async library; under trio use its own"
+        " trio.testing.MockClock(autojump_threshold=0), or mark this test"
+        " @pytest.mark.harn_trace(virtual_time=False)",
+        "FAILED test_inner.py::test_marked - *",
+    ])
+
+
 def test_a_test_that_would_wait_forever_fails_fast(pytester: pytest.Pytester) -> None:
     result = run_inner(pytester, """
 @pytest.mark.asyncio
