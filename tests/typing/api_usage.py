@@ -183,11 +183,27 @@ def clock_api() -> int:
     return wall + mono
 
 
+def virtual_time_api() -> int:
+    async def nap() -> int:
+        async with pht.VirtualTime(MockClock()) as virtual:
+            await asyncio.sleep(2)
+            elapsed: int = virtual.elapsed_ms
+        return elapsed
+
+    slept: int = asyncio.run(nap())
+    clock = MockClock()
+    pht.run_virtual(asyncio.sleep(3), clock=clock)
+    error: type[RuntimeError] = pht.VirtualTimeError
+    assert issubclass(error, RuntimeError)
+    return slept + clock.monotonic_ms
+
+
 def main() -> None:
     collector_api()
     module_api()
     instrument_api()
     clock_api()
+    assert virtual_time_api() == 5000
 
 
 if __name__ == "__main__":
