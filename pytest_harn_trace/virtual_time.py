@@ -103,7 +103,7 @@ class _SkewedTime:
         return self._real() + self._skew
 
 
-def format_virtual_ms(ms: int) -> str:
+def _format_virtual_ms(ms: int) -> str:
     """Return ``ms`` as ``3,600,000 ms (1:00:00.000)`` for messages."""
     seconds, millis = divmod(ms, 1000)
     minutes, secs = divmod(seconds, 60)
@@ -170,6 +170,10 @@ class VirtualTime:
         self._clock = clock
         self._limit_ms = limit_ms
         self._io_quiet_s = io_quiet_ms / 1000
+        if not isinstance(idle_patience_s, (int, float)) or idle_patience_s < 0:
+            raise ValueError(
+                f"VirtualTime(idle_patience_s={idle_patience_s!r}): expected seconds >= 0"
+            )
         self._idle_patience_s = float(idle_patience_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: str | None = None
@@ -300,7 +304,7 @@ class VirtualTime:
             # Keep the traceback down to the await the test was stuck in.
             self._raise_failure(cancelled.__traceback__)
         except TimeoutError as error:
-            error.add_note(f"(virtual time had reached {format_virtual_ms(self.elapsed_ms)})")
+            error.add_note(f"(virtual time had reached {_format_virtual_ms(self.elapsed_ms)})")
             raise
         finally:
             self.uninstall()
@@ -391,7 +395,7 @@ class VirtualTime:
         self._fail(
             "the test would wait forever: every task is waiting and no timer, socket or "
             f"thread job is left to wake one (virtual time reached "
-            f"{format_virtual_ms(self.elapsed_ms)}); set the event or result the test "
+            f"{_format_virtual_ms(self.elapsed_ms)}); set the event or result the test "
             "awaits, or give the wait a timeout such as asyncio.timeout(...)"
         )
         return []
@@ -403,9 +407,9 @@ class VirtualTime:
         elapsed = self.elapsed_ms
         if elapsed + ms > self._limit_ms:
             self._fail(
-                f"virtual time limit reached: the test has run {format_virtual_ms(elapsed)} "
+                f"virtual time limit reached: the test has run {_format_virtual_ms(elapsed)} "
                 f"of virtual time and its next timer is {ms:,} ms later, past the limit of "
-                f"{format_virtual_ms(self._limit_ms)}; is something waiting for an event "
+                f"{_format_virtual_ms(self._limit_ms)}; is something waiting for an event "
                 "nobody sets while a timer keeps ticking?"
             )
             return
