@@ -170,7 +170,8 @@ class VirtualTime:
         self._clock = clock
         self._limit_ms = limit_ms
         self._io_quiet_s = io_quiet_ms / 1000
-        if not isinstance(idle_patience_s, (int, float)) or idle_patience_s < 0:
+        patience: object = idle_patience_s
+        if not isinstance(patience, (int, float)) or patience < 0:
             raise ValueError(
                 f"VirtualTime(idle_patience_s={idle_patience_s!r}): expected seconds >= 0"
             )
