@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override, span
 from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
@@ -153,3 +155,52 @@ def test_a_loop_without_asyncio_seams_is_refused_by_name() -> None:
 
     with asyncio.Runner(loop_factory=CompiledLoop) as runner:
         runner.run(main())
+
+
+def test_idle_patience_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"VirtualTime\(idle_patience_s=-0.5\): expected seconds"):
+        VirtualTime(MockClock(), idle_patience_s=-0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    plans=st.lists(
+        st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=4),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_tasks_finish_as_a_model_of_deadlines_says(plans: list[list[int]]) -> None:
+    # Each task sleeps its steps in turn (ms, ties likely); it finishes at the sum.
+    # The model: finish order by (finish time, task index), the clock at the last one.
+    finished: list[int] = []
+
+    async def task(index: int, steps: list[int]) -> None:
+        for ms in steps:
+            await asyncio.sleep(ms / 1000)
+        finished.append(index)
+
+    async def main() -> None:
+        await asyncio.gather(*(task(index, steps) for index, steps in enumerate(plans)))
+
+    clock = MockClock()
+    run_virtual(main(), clock=clock)
+    ends = [sum(steps) for steps in plans]
+    assert clock.monotonic_ms == max(ends)
+    assert [ends[index] for index in finished] == sorted(ends)
+
+
+@settings(max_examples=60, deadline=None)
+@given(delays=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=30))
+def test_equal_deadlines_finish_in_the_order_they_slept(delays: list[int]) -> None:
+    finished: list[int] = []
+
+    async def task(index: int, ms: int) -> None:
+        await asyncio.sleep(ms / 1000)
+        finished.append(index)
+
+    async def main() -> None:
+        await asyncio.gather(*(task(index, ms) for index, ms in enumerate(delays)))
+
+    run_virtual(main(), clock=MockClock())
+    assert finished == sorted(range(len(delays)), key=lambda index: (delays[index], index))
