@@ -29,8 +29,9 @@ Timers due at the same virtual time run in the order they were scheduled.
 This uses the loop's own seams: ``loop.time()``, ``loop.call_at()``,
 ``loop.run_in_executor()`` and the ``select()`` of the selector the loop polls
 (the same seam looptime and aiotools use), patched on the one loop instance and
-put back afterwards. It needs asyncio's own loop (``SelectorEventLoop`` or
-``ProactorEventLoop``); uvloop's loop is compiled and has no such seams.
+put back afterwards. It needs asyncio's own loop: ``SelectorEventLoop`` (tested),
+or ``ProactorEventLoop``, which polls through the same seam (untested here);
+uvloop's loop is compiled and has no such seams.
 """
 
 from __future__ import annotations
