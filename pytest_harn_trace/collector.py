@@ -105,6 +105,7 @@ _STARTED_NS = 3
 _MOCK_START_MS = 4
 _START_UNIX_MS = 5
 _METADATA = 6
+_LINKS = 7
 _EVENTS = 8
 
 
@@ -421,6 +422,44 @@ class SpanCollector:
         return sorted(
             (span_id, span[_KIND], span[_NAME]) for span_id, span in self._open.copy().items()
         )
+
+    def peek_open_spans(self) -> list[Span]:
+        """Return each open span as if it ended now, oldest first; the spans stay open.
+
+        For pictures of a trace that is still running (the HTML waterfall, the
+        Perfetto export): ``duration_ms`` is the time so far, read without
+        moving an auto-advancing mock clock.
+        """
+        if not self._open:
+            return []
+        mock = _clock._active
+        now_ns = _perf_ns()
+        peeked = []
+        for span_id, span in sorted(self._open.copy().items()):
+            started_ns = span[_STARTED_NS]
+            mock_start_ms = span[_MOCK_START_MS]
+            if mock_start_ms is None:
+                duration_ms = (now_ns - started_ns) // _NS_PER_MS
+            elif mock is not None:
+                duration_ms = max(mock.monotonic_ms - mock_start_ms, 0)
+            else:  # started on a mock clock that is gone: no reading to compare with
+                duration_ms = 0
+            peeked.append(
+                Span(
+                    self._trace_id,
+                    span_id,
+                    span[_PARENT_ID],
+                    span[_KIND],
+                    span[_NAME],
+                    (started_ns - self._epoch_ns) // _NS_PER_MS,
+                    span[_START_UNIX_MS],
+                    duration_ms,
+                    dict(span[_METADATA]),
+                    span[_LINKS],
+                    tuple(span[_EVENTS]),
+                )
+            )
+        return peeked
 
     def take_spans(self) -> list[Span]:
         """Remove and return the completed spans."""

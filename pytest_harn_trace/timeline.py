@@ -1,0 +1,130 @@
+"""Spans placed on one time axis, in tree order: what the waterfall and Perfetto exports draw.
+
+The rows come in the order ``format_summary`` draws the tree (roots, then each
+span's children, in completion order), so a row lines up with the line of an
+``assert_span_tree`` failure that names the same span. Spans still open are
+drawn too, after their completed siblings, reaching to the end of the trace;
+a span whose parent is in neither list is drawn as a root.
+
+Under a mock clock spans are placed by their wall-clock start, which the mock
+clock sets exactly; on the real clock by their monotonic start, which agrees
+with their measured durations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import final
+
+from pytest_harn_trace.model import Span
+
+__all__ = ["Row", "Timeline", "build_timeline"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One span on the time axis."""
+
+    span: Span
+    start_ms: int
+    """Start, in milliseconds from the start of the trace."""
+    duration_ms: int
+    """Duration; for an open span, up to the end of the trace."""
+    depth: int
+    parent: int
+    """Index of the parent's row, ``-1`` for a root."""
+    end: int
+    """Index just past this span's subtree: rows ``[index + 1, end)`` are its descendants."""
+    open: bool
+    """Whether the span had not ended when the picture was taken."""
+
+    @property
+    def error(self) -> bool:
+        """Whether the span ended with an error (``status="error"`` in its metadata)."""
+        return self.span.metadata.get("status") == "error"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A trace's spans in tree order, with the length of the trace."""
+
+    rows: tuple[Row, ...]
+    total_ms: int
+    """From the earliest start to the latest end."""
+    real_clock: bool
+    """Whether the timings came from the real clock (so they vary from run to run)."""
+
+
+def build_timeline(
+    spans: Sequence[Span], open_spans: Sequence[Span] = (), *, real_clock: bool = False
+) -> Timeline:
+    """Place ``spans`` (completed) and ``open_spans`` (peeked while open) on one time axis.
+
+    Args:
+        spans: Completed spans, in completion order.
+        open_spans: Spans not ended yet, as ``SpanCollector.peek_open_spans`` gives them.
+        real_clock: Whether the spans were timed by the real clock.
+    """
+    everything = [*spans, *open_spans]
+    open_ids = {id(span) for span in open_spans}
+
+    def start_of(span: Span) -> int:
+        return span.start_ms if real_clock else span.start_unix_ms
+
+    origin = min((start_of(span) for span in everything), default=0)
+    end = max((start_of(span) + span.duration_ms for span in everything), default=origin)
+    known = {span.span_id for span in everything}
+    children: dict[int, list[Span]] = {}
+    roots: list[Span] = []
+    for span in everything:
+        if span.parent_id is None or span.parent_id not in known or span.parent_id == span.span_id:
+            roots.append(span)
+        else:
+            children.setdefault(span.parent_id, []).append(span)
+
+    rows: list[Row] = []
+    ends: list[int] = []
+    drawn: set[int] = set()
+    seen: set[int] = set()
+    pending = roots
+    while True:
+        # Iterative pre-order walk; a repeated span id (mixed traces) is descended into once.
+        stack: list[tuple[Span, int, int]] = [(span, 0, -1) for span in reversed(pending)]
+        path: list[int] = []
+        while stack:
+            span, depth, parent = stack.pop()
+            if id(span) in seen:  # reached again through a repeated id: drawn already
+                continue
+            while len(path) > depth:
+                ends[path.pop()] = len(rows)
+            index = len(rows)
+            start = start_of(span) - origin
+            is_open = id(span) in open_ids
+            duration = max(span.duration_ms, end - origin - start) if is_open else span.duration_ms
+            rows.append(Row(span, start, duration, depth, parent, index + 1, is_open))
+            ends.append(index + 1)
+            path.append(index)
+            seen.add(id(span))
+            if span.span_id in drawn:
+                continue
+            drawn.add(span.span_id)
+            for child in reversed(children.get(span.span_id, ())):
+                stack.append((child, depth + 1, index))
+        for index in path:
+            ends[index] = len(rows)
+        # Spans whose parents form a loop (only possible when ids repeat) are roots too.
+        pending = [span for span in everything if id(span) not in seen][:1]
+        if not pending:
+            break
+    placed = tuple(
+        row if row.end == ends[index] else _with_end(row, ends[index])
+        for index, row in enumerate(rows)
+    )
+    return Timeline(placed, end - origin, real_clock)
+
+
+def _with_end(row: Row, end: int) -> Row:
+    return Row(row.span, row.start_ms, row.duration_ms, row.depth, row.parent, end, row.open)
