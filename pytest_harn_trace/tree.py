@@ -35,6 +35,7 @@ from typing import Final, cast
 from pytest_harn_trace.alignment import Aligner, Forest
 from pytest_harn_trace.expected import ExpectedSpan, node
 from pytest_harn_trace.matching import matches
+from pytest_harn_trace.mismatch import TreeMismatch
 from pytest_harn_trace.model import Span
 from pytest_harn_trace.tree_report import Report, walk
 from pytest_harn_trace.tree_text import Expectation, parse_text, parse_tree_text
@@ -151,11 +152,11 @@ def assert_span_tree(
     real_clock = any(getattr(actual, flag, False) is True for flag in _REAL_CLOCK_FLAGS)
     failure = _mismatch(spans, roots, ordered, exact, readings, real_clock)
     if failure is not None:
-        message, matched = failure
+        message, matched, mismatch = failure
         for done, doubt in doubts:
             if id(done) not in matched:  # no span spells the doubtful line: it is a mistake
                 raise doubt
-        raise AssertionError(message)
+        raise mismatch.attach(AssertionError(message))
 
 
 _REAL_CLOCK_FLAGS: Final = ("real_clock", "used_real_clock")
@@ -169,8 +170,8 @@ def _mismatch(
     exact: bool,
     readings: Mapping[int, tuple[ExpectedSpan, ...]],
     real_clock: bool,
-) -> tuple[str, set[int]] | None:
-    """Return the failure message and the matched nodes' ids, or None when the tree matches."""
+) -> tuple[str, set[int], TreeMismatch] | None:
+    """Return the failure message, the matched nodes' ids and the marked lines, or None."""
     forest = Forest(spans)
     aligner = Aligner(
         forest, roots, ordered=ordered, exact=exact, readings=readings, real_clock=real_clock
@@ -211,4 +212,4 @@ def _mismatch(
         out.append("  (no spans recorded)")
     if forest.undrawn:
         out.append(f"  ({forest.undrawn} span(s) not drawn: their parent is not among the spans)")
-    return "\n".join(out), report.matched
+    return "\n".join(out), report.matched, TreeMismatch(headline, tuple(report.marked))

@@ -9,10 +9,12 @@ mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from pytest_harn_trace.alignment import Aligner, Step
 from pytest_harn_trace.expected import ExpectedSpan
 from pytest_harn_trace.matching import show
+from pytest_harn_trace.mismatch import Mark, MarkedLine
 from pytest_harn_trace.model import Span, SpanKind
 
 __all__ = ["Report", "actual_line", "expected_line", "span_label", "walk"]
@@ -72,6 +74,8 @@ class Report:
         """The ``id`` of every node drawn against a span it matches (children aside)."""
         # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
         self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
+        self.marked: list[MarkedLine] = []
+        """The drawn lines as data, for pictures of the failure (``TreeMismatch``)."""
 
     def _hint(self, expected: ExpectedSpan, steps: list[Step], parent: int) -> str:
         """Why a missing node may be missing: it matches a span elsewhere at this place."""
@@ -155,16 +159,21 @@ class Report:
                 if first is None:
                     first = (path, f"missing span ({note})" if note else "missing span")
                 for depth, item in walk(missing, -neg_depth):
-                    lines.append(f"- {'  ' * depth}{expected_line(item)}")
-                    if note and item is missing:
-                        lines.append(f"? {'  ' * (depth + 1)}{note}")
+                    text = expected_line(item)
+                    lines.append(f"- {'  ' * depth}{text}")
+                    notes = (note,) if note and item is missing else ()
+                    lines += [f"? {'  ' * (depth + 1)}{note}" for note in notes]
+                    self.marked.append(MarkedLine("-", depth, text, None, notes))
             if index == len(forest.spans):
                 break
             mark = self.marks[index]
             depth = forest.depth[index]
-            lines.append(f"{mark} {'  ' * depth}{actual_line(forest.spans[index])}")
+            span = forest.spans[index]
+            text = actual_line(span)
+            lines.append(f"{mark} {'  ' * depth}{text}")
             hints = self.hints.get(index, [])
             lines += [f"? {'  ' * (depth + 1)}{hint}" for hint in hints]
+            self.marked.append(MarkedLine(_MARKS[mark], depth, text, span.span_id, tuple(hints)))
             if first is None and mark == "!":
                 first = (self.paths[index], "; ".join(hints))
             elif first is None and mark == "+" and index in self.paths:
@@ -172,6 +181,9 @@ class Report:
         if first is None:  # pragma: no cover - a failed alignment always marks a line
             first = ([], "no alignment without differences")
         return f"span tree mismatch at {' > '.join(first[0])}: {first[1]}", lines
+
+
+_MARKS: Final[dict[str, Mark]] = {"!": "!", "-": "-", "+": "+", "~": "~", " ": " "}
 
 
 def walk(root: ExpectedSpan, depth: int) -> Iterable[tuple[int, ExpectedSpan]]:
