@@ -13,13 +13,18 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import EllipsisType
 from typing import Any, NoReturn, final
 
 from pytest_harn_trace import events as _events
 from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.html_report import write_waterfall
+from pytest_harn_trace.mismatch import TreeMismatch
 from pytest_harn_trace.model import JsonValue, Span, SpanKind
+from pytest_harn_trace.perfetto import write_perfetto
 from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.timeline import Timeline, build_timeline
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, matches
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
@@ -343,6 +348,42 @@ class TraceCapture:
     def snapshot_json(self) -> str:
         """Return the JSON a JSON snapshot stores."""
         return json.dumps(self.snapshot_dicts(), indent=2, ensure_ascii=False) + "\n"
+
+    def timeline(self) -> Timeline:
+        """Return the spans so far on one time axis, open ones included (for pictures)."""
+        return build_timeline(
+            self._collector.spans(),
+            self._collector.peek_open_spans(),
+            real_clock=self.real_clock,
+        )
+
+    def to_html(
+        self, path: Path | str, *, title: str = "Trace", failure: BaseException | None = None
+    ) -> Path:
+        """Write this trace as a self-contained HTML waterfall page; return its path.
+
+        Args:
+            path: The file to write.
+            title: What the page is about, such as the test's name.
+            failure: An error raised by ``assert_span_tree`` (or ``assert_tree``)
+                on this trace: the page then highlights the spans it marks and
+                shows its first line as the heading. Other errors are ignored.
+        """
+        return write_waterfall(
+            path,
+            self.timeline(),
+            title=title,
+            trace_id=self._collector.trace_id,
+            mismatch=TreeMismatch.of(failure),
+        )
+
+    def to_perfetto(self, path: Path | str, *, title: str = "harn trace") -> Path:
+        """Write this trace as Chrome trace-event JSON, for ui.perfetto.dev; return its path.
+
+        Each span is a slice with its metadata as arguments; concurrent
+        siblings get tracks of their own.
+        """
+        return write_perfetto(path, self.timeline(), title=title)
 
     def __len__(self) -> int:
         return len(self._collector.spans())
