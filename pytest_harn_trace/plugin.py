@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import re
 import warnings
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import pytest
@@ -35,6 +38,7 @@ _capture_key = pytest.StashKey[TraceCapture]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 _clock_defaults_key = pytest.StashKey[dict[str, int]]()
 _io_quiet_key = pytest.StashKey[int]()
+_pictures_key = pytest.StashKey[dict[str, Path | None]]()
 
 
 class _HookSpecs:
@@ -67,6 +71,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "harn_trace_report",
         "When to add a 'Captured trace' section to reports: failed, all or never.",
         default="failed",
+    )
+    group.addoption(
+        "--harn-trace-html",
+        metavar="DIR",
+        default=None,
+        help="Write an HTML waterfall of the trace of each failing test (each test with "
+        "--harn-trace-report=all) into DIR.",
+    )
+    group.addoption(
+        "--harn-trace-perfetto",
+        metavar="DIR",
+        default=None,
+        help="Write the trace of each failing test (each test with --harn-trace-report=all) "
+        "into DIR as Chrome trace-event JSON, for ui.perfetto.dev.",
+    )
+    parser.addini(
+        "harn_trace_html", "Directory for HTML waterfalls of traces (see --harn-trace-html)."
+    )
+    parser.addini(
+        "harn_trace_perfetto",
+        "Directory for Perfetto trace files of traces (see --harn-trace-perfetto).",
     )
     parser.addini(
         "harn_trace_wall_ms",
@@ -102,6 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "on every read; virtual_time=True runs an async test's event loop on the mock clock.",
     )
     config.stash[_report_mode_key] = _report_mode(config)
+    config.stash[_pictures_key] = {
+        kind: _picture_dir(config, kind) for kind in ("html", "perfetto")
+    }
     # Checked here so a bad value stops the run at once, not only in tests using mock_clock.
     config.stash[_clock_defaults_key] = {
         "wall_ms": _ini_ms(config, "harn_trace_wall_ms"),
@@ -118,6 +146,65 @@ def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
         f"harn_trace_report = {mode!r} is not a report mode; use one of: "
         + ", ".join(_REPORT_MODES)
     )
+
+
+def _picture_dir(config: pytest.Config, kind: str) -> Path | None:
+    """The directory ``--harn-trace-<kind>`` (or ini ``harn_trace_<kind>``) names, created."""
+    option = f"--harn-trace-{kind}"
+    raw: object = config.getoption(f"harn_trace_{kind}")
+    base = config.invocation_params.dir
+    if not raw:
+        raw = config.getini(f"harn_trace_{kind}")
+        option = f"harn_trace_{kind}"
+        base = config.rootpath
+    if not raw:
+        return None
+    directory = base / str(raw)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise pytest.UsageError(
+            f"{option} {raw}: cannot create the directory ({error.strerror}); "
+            "give a directory you can write to"
+        ) from None
+    return directory
+
+
+def _file_stem(nodeid: str) -> str:
+    """A file name for a test: its node id with anything unsafe replaced by ``_``."""
+    stem = re.sub(r"[^\w.\[\]-]+", "_", nodeid).strip("_.") or "test"
+    if len(stem) > 120:  # long parametrized ids: keep them apart with a hash
+        stem = stem[:100] + "-" + hashlib.sha1(nodeid.encode()).hexdigest()[:10]
+    return stem
+
+
+def _write_pictures(
+    item: pytest.Item, capture: TraceCapture, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> list[str]:
+    """Write the waterfall and Perfetto files asked for; return a line naming each."""
+    lines = []
+    directories = item.config.stash[_pictures_key]
+    stem = _file_stem(item.nodeid)
+    failure = excinfo.value if excinfo is not None else None
+    for kind, label, suffix in (
+        ("html", "Waterfall", ".html"),
+        ("perfetto", "Perfetto trace", ".trace.json"),
+    ):
+        directory = directories[kind]
+        if directory is None:
+            continue
+        path = directory / (stem + suffix)
+        try:
+            if kind == "html":
+                capture.to_html(path, title=item.nodeid, failure=failure)
+            else:
+                capture.to_perfetto(path, title=item.nodeid)
+        except OSError as error:
+            lines.append(f"{label}: could not write {path}: {error.strerror or error}")
+            continue
+        base = item.config.invocation_params.dir
+        lines.append(f"{label}: {path.relative_to(base) if path.is_relative_to(base) else path}")
+    return lines
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -305,6 +392,9 @@ def pytest_runtest_makereport(
     if capture is None or call.when != "call":
         return report
     mode = item.config.stash[_report_mode_key]
+    pictures = []
+    if mode == "all" or report.failed:
+        pictures = _write_pictures(item, capture, call.excinfo)
     if mode == "all" or (mode == "failed" and report.failed):
         text = capture.summary()
         open_spans = capture.open_spans
@@ -312,5 +402,7 @@ def pytest_runtest_makereport(
             text += "\n\nStill open: " + ", ".join(
                 f"{kind.value} {name} (span {span_id})" for span_id, kind, name in open_spans
             )
+        if pictures:
+            text += "\n\n" + "\n".join(pictures)
         report.sections.append((f"Captured trace {call.when}", text))
     return report
