@@ -1,0 +1,199 @@
+"""The waterfall of a real failing test, opened in headless Chromium and checked as rendered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chromium_cdp import Chromium
+
+from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
+
+FAILING_AGENT_TEST = '''
+import pytest
+from pytest_harn_trace import emit_model_route, span
+
+
+def agent(clock):
+    with span("pipeline", "research", question="why?"):
+        with span("tool_call", "search", query="gil"):
+            clock.advance(40)
+        with span("parallel", "fetch_sources"):
+            with span("tool_call", "fetch", url="https://a.example"):
+                clock.advance(30)
+            try:
+                with span("tool_call", "fetch", url="https://flaky.example"):
+                    clock.advance(20)
+                    raise ConnectionError("503")
+            except ConnectionError:
+                pass
+        with span("llm_call", "echo-mini", model="echo-mini") as call:
+            clock.advance(80)
+            call.event("first_token")
+            clock.advance(120)
+        emit_model_route("echo-mini", "echo-large", "answer cites no source")
+        with span("llm_call", "echo-large", model="echo-large"):
+            clock.advance(600)
+
+
+def test_agent(trace, mock_clock):
+    agent(mock_clock)
+    trace.assert_tree("""
+        pipeline research
+          tool_call search
+          parallel fetch_sources
+            tool_call fetch
+            tool_call fetch
+          llm_call echo-mini (model="echo-large")
+          model_route model_route
+          llm_call echo-large
+    """)
+'''
+
+READY = "window.harnTrace && window.harnTrace.ready"
+
+
+def center_of(browser: Chromium, selector: str) -> tuple[float, float]:
+    box = browser.evaluate(
+        f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    return box[0], box[1]
+
+
+def test_the_page_of_a_failing_pytester_run_renders_the_trace(
+    pytester: pytest.Pytester, browser: Chromium, tmp_path
+) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_agent=FAILING_AGENT_TEST)
+    result = pytester.runpytest("--harn-trace-html=pages")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["Waterfall: pages/test_agent.py_test_agent.html"])
+    first_line = next(
+        line.split("AssertionError: ", 1)[1]
+        for line in result.stdout.lines
+        if line.startswith("E ") and "AssertionError: span tree mismatch" in line
+    )
+    page = pytester.path / "pages" / "test_agent.py_test_agent.html"
+    browser.open(page, READY)
+
+    # One row per span, in tree order, with the failure's first line as the heading.
+    rows = browser.evaluate(
+        "[...document.querySelectorAll('#viewport .row[data-span]').values()].map(r => {"
+        "  const lane = r.querySelector('.lane').getBoundingClientRect();"
+        "  const bar = r.querySelector('.bar'), mark = bar || r.querySelector('.diamond');"
+        "  return { span: Number(r.dataset.span), cls: r.className.split(' '),"
+        "    kind: r.querySelector('.kind').textContent,"
+        "    name: r.querySelector('.name').textContent,"
+        "    badges: [...r.querySelectorAll('.badge')].map(b => b.textContent),"
+        "    lane: lane.width, bar: bar && bar.getBoundingClientRect().width,"
+        "    left: mark.getBoundingClientRect().left - lane.left,"
+        "    diamond: !!r.querySelector('.diamond'), ticks: r.querySelectorAll('.ev').length };"
+        "})"
+    )
+    assert [(row["kind"], row["name"]) for row in rows] == [
+        ("pipeline", "research"),
+        ("tool_call", "search"),
+        ("parallel", "fetch_sources"),
+        ("tool_call", "fetch"),
+        ("tool_call", "fetch"),
+        ("llm_call", "echo-mini"),
+        ("model_route", "model_route"),
+        ("llm_call", "echo-large"),
+    ]
+    assert sorted(row["span"] for row in rows) == list(range(1, 9))
+    assert browser.evaluate("document.getElementById('heading').textContent") == first_line
+    assert browser.evaluate("document.title") == first_line
+
+    # Bars on one time axis: width and offset proportional to duration and start, within a pixel.
+    starts = [0, 0, 40, 40, 70, 90, 290, 290]
+    durations = [890, 40, 50, 30, 20, 200, None, 600]
+    for row, start, duration in zip(rows, starts, durations, strict=True):
+        scale = row["lane"] / 890
+        if duration is None:
+            assert row["diamond"] and row["bar"] is None  # the model route marker
+            assert abs(row["left"] + 6 - start * scale) <= 1  # the diamond is centred there
+        else:
+            assert abs(row["left"] - start * scale) <= 1, row
+            assert abs(row["bar"] - duration * scale) <= 1, row
+    assert [row["ticks"] for row in rows] == [0, 0, 0, 0, 0, 1, 0, 0]  # first_token
+
+    # The span that raised is marked as an error; the mismatching row is highlighted.
+    assert ["error" in row["cls"] for row in rows] == [False] * 4 + [True] + [False] * 3
+    assert rows[4]["badges"] == ["error"]
+    assert browser.evaluate(
+        "getComputedStyle(document.querySelector('.row.error .bar')).outlineColor"
+    ) == "rgb(207, 34, 46)"
+    assert ["m-bang" in row["cls"] for row in rows] == [False] * 5 + [True] + [False] * 2
+    error_span, fan_out, fetch = rows[4]["span"], rows[2]["span"], rows[3]["span"]
+
+    # Hovering a row shows its metadata.
+    assert browser.evaluate("document.getElementById('details').hidden") is True
+    browser.hover(*center_of(browser, f'.row[data-span="{error_span}"] .label'))
+    details = browser.evaluate("document.getElementById('details').innerText")
+    assert "tool_call fetch" in details
+    assert '"https://flaky.example"' in details
+    assert '"ConnectionError: 503"' in details
+    browser.screenshot(tmp_path / "waterfall.png")
+    assert (tmp_path / "waterfall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Collapsing the fan-out hides its two fetches; expanding brings them back.
+    toggle = f'.row[data-span="{fan_out}"] [data-tog]'
+    browser.click(*center_of(browser, toggle))
+    shown = browser.evaluate("[...document.querySelectorAll('#viewport .row')].length")
+    assert shown == len(rows) - 2
+    assert browser.evaluate(f"document.querySelector('.row[data-span=\"{fetch}\"]')") is None
+    browser.click(*center_of(browser, toggle))
+    assert browser.evaluate("[...document.querySelectorAll('#viewport .row')].length") == len(
+        rows
+    )
+
+
+def large_trace(spans: int) -> TraceCapture:
+    """A pipeline of steps of tool calls, ``spans`` spans in all, on the mock clock."""
+    clock = MockClock.at_wall_ms(1_700_000_000_000)
+    collector = SpanCollector()
+    with install_override(clock):
+        root = collector.start("pipeline", "batch")
+        made = 1
+        while made < spans:
+            step = collector.start("step", f"step {made}")
+            made += 1
+            for _ in range(min(9, spans - made)):
+                call = collector.start("tool_call", f"call {made}")
+                collector.set_metadata(call, "n", made)
+                clock.advance(1)
+                collector.end(call)
+                made += 1
+            collector.end(step)
+        collector.end(root)
+    return TraceCapture(collector)
+
+
+def test_a_trace_of_ten_thousand_spans_draws_only_the_rows_on_screen(
+    browser: Chromium, tmp_path
+) -> None:
+    capture = large_trace(10_000)
+    assert len(capture) == 10_000
+    page = capture.to_html(tmp_path / "large.html", title="10k spans")
+    browser.open(page, READY)
+    assert browser.evaluate("window.harnTrace.rows") == 10_000
+    assert browser.evaluate("window.harnTrace.visibleRows()") == 10_000
+    drawn = browser.evaluate("document.querySelectorAll('#viewport .row').length")
+    assert 0 < drawn < 100
+    height = browser.evaluate("document.getElementById('spacer').getBoundingClientRect().height")
+    assert height == 10_000 * 22
+
+    # Scrolled to the bottom, the last span is drawn (and still only a window of rows).
+    browser.evaluate(
+        "new Promise(done => { const s = document.getElementById('scroll');"
+        " s.scrollTop = s.scrollHeight; requestAnimationFrame(() => setTimeout(done, 50)); })"
+    )
+    names = browser.evaluate(
+        "[...document.querySelectorAll('#viewport .row .name')].map(n => n.textContent)"
+    )
+    assert names[-1] == "call 9999"  # the last row of the tree
+    assert len(names) < 100
+
+    browser.click(*center_of(browser, "#collapse"))
+    assert browser.evaluate("window.harnTrace.visibleRows()") == 1
