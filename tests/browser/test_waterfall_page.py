@@ -190,7 +190,9 @@ def test_a_trace_of_ten_thousand_spans_draws_only_the_rows_on_screen(
         " s.scrollTop = s.scrollHeight; requestAnimationFrame(() => setTimeout(done, 50)); })"
     )
     names = browser.evaluate(
-        "[...document.querySelectorAll('#viewport .row .name')].map(n => n.textContent)"
+        "[...document.querySelectorAll('#viewport .row')]"
+        ".sort((a, b) => a.offsetTop - b.offsetTop)"
+        ".map(row => row.querySelector('.name').textContent)"
     )
     assert names[-1] == "call 9999"  # the last row of the tree
     assert len(names) < 100
