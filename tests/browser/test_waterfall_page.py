@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from chromium_cdp import Chromium
@@ -199,3 +200,39 @@ def test_a_trace_of_ten_thousand_spans_draws_only_the_rows_on_screen(
 
     browser.click(*center_of(browser, "#collapse"))
     assert browser.evaluate("window.harnTrace.visibleRows()") == 1
+
+
+def test_open_spans_reach_the_end_and_a_real_clock_trace_says_so(
+    browser: Chromium, tmp_path
+) -> None:
+    collector = SpanCollector()  # no mock clock: timed by the real clock
+    done = collector.start("pipeline", "done")
+    time.sleep(0.02)
+    link = collector.span_link(done)
+    assert link is not None
+    collector.end(done)
+    collector.start_detached_with_links("pool_dequeue", "worker", [link])
+    time.sleep(0.02)
+    page = TraceCapture(collector).to_html(tmp_path / "open.html", title="open spans")
+    browser.open(page, READY)
+
+    assert browser.evaluate("document.getElementById('clock').className") == "clock real"
+    assert browser.evaluate("document.getElementById('clock').textContent").startswith(
+        "Real clock: "
+    )
+    worker = '.row[data-span="2"]'
+    assert browser.evaluate(f"document.querySelector('{worker}').classList.contains('open')")
+    assert browser.evaluate(f"document.querySelector('{worker} .badge').textContent") == "open"
+    gap = browser.evaluate(
+        f"document.querySelector('{worker} .lane').getBoundingClientRect().right"
+        f" - document.querySelector('{worker} .bar').getBoundingClientRect().right"
+    )
+    assert abs(gap) <= 1  # drawn to the end of the trace
+
+    # Clicking pins the details: they stay while the mouse moves on, and list the links.
+    browser.click(*center_of(browser, f"{worker} .label"))
+    browser.hover(*center_of(browser, '.row[data-span="1"] .label'))
+    details = browser.evaluate("document.getElementById('details').innerText")
+    assert "pool_dequeue worker" in details
+    assert f"span 1 of {collector.trace_id}" in details
+    assert "open, running for" in details

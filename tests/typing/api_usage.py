@@ -8,7 +8,9 @@ collected by pytest (no ``test_`` prefix); ``main()`` also runs it.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest_harn_trace as pht
@@ -198,12 +200,28 @@ def virtual_time_api() -> int:
     return slept + clock.monotonic_ms
 
 
+def pictures_api(folder: Path) -> tuple[Path, Path]:
+    collector = SpanCollector()
+    collector.end(collector.start(SpanKind.PIPELINE, "main"))
+    still_open: list[Span] = collector.peek_open_spans()
+    assert still_open == []
+    capture = pht.TraceCapture(collector)
+    try:
+        pht.assert_span_tree(capture, "pipeline other")
+    except AssertionError as error:
+        page: Path = capture.to_html(folder / "trace.html", title="main", failure=error)
+    trace_file: Path = capture.to_perfetto(str(folder / "trace.json"), title="main")
+    return page, trace_file
+
+
 def main() -> None:
     collector_api()
     module_api()
     instrument_api()
     clock_api()
     assert virtual_time_api() == 5000
+    with tempfile.TemporaryDirectory() as folder:
+        pictures_api(Path(folder))
 
 
 if __name__ == "__main__":
