@@ -43,3 +43,15 @@ def test_virtual_time_benchmark_runs() -> None:
     )
     assert "60 x sleep(1)" in result.stdout
     assert "slowest 60 s of virtual time" in result.stdout
+
+
+def test_waterfall_benchmark_runs_in_the_browser() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_waterfall.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "load ms" in result.stdout
+    assert "10x spans: load" in result.stdout
