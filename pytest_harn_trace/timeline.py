@@ -15,17 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import NamedTuple, final
 
 from pytest_harn_trace.model import Span
 
 __all__ = ["Row", "Timeline", "build_timeline"]
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One span on the time axis."""
+class Row(NamedTuple):
+    """One span on the time axis (a tuple: a page may hold tens of thousands)."""
 
     span: Span
     start_ms: int
@@ -85,7 +83,7 @@ def build_timeline(
         else:
             children.setdefault(span.parent_id, []).append(span)
 
-    rows: list[Row] = []
+    placed: list[tuple[Span, int, int, int, int, bool]] = []
     ends: list[int] = []
     drawn: set[int] = set()
     seen: set[int] = set()
@@ -99,12 +97,12 @@ def build_timeline(
             if id(span) in seen:  # reached again through a repeated id: drawn already
                 continue
             while len(path) > depth:
-                ends[path.pop()] = len(rows)
-            index = len(rows)
+                ends[path.pop()] = len(placed)
+            index = len(placed)
             start = start_of(span) - origin
             is_open = id(span) in open_ids
             duration = max(span.duration_ms, end - origin - start) if is_open else span.duration_ms
-            rows.append(Row(span, start, duration, depth, parent, index + 1, is_open))
+            placed.append((span, start, duration, depth, parent, is_open))
             ends.append(index + 1)
             path.append(index)
             seen.add(id(span))
@@ -114,17 +112,13 @@ def build_timeline(
             for child in reversed(children.get(span.span_id, ())):
                 stack.append((child, depth + 1, index))
         for index in path:
-            ends[index] = len(rows)
+            ends[index] = len(placed)
         # Spans whose parents form a loop (only possible when ids repeat) are roots too.
         pending = [span for span in everything if id(span) not in seen][:1]
         if not pending:
             break
-    placed = tuple(
-        row if row.end == ends[index] else _with_end(row, ends[index])
-        for index, row in enumerate(rows)
+    rows = tuple(
+        Row(span, start, duration, depth, parent, ends[index], is_open)
+        for index, (span, start, duration, depth, parent, is_open) in enumerate(placed)
     )
-    return Timeline(placed, end - origin, real_clock)
-
-
-def _with_end(row: Row, end: int) -> Row:
-    return Row(row.span, row.start_ms, row.duration_ms, row.depth, row.parent, end, row.open)
+    return Timeline(rows, end - origin, real_clock)
