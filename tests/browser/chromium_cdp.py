@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -64,7 +65,10 @@ class Chromium:
         self.width = width
         self.height = height
         self.timeout = timeout
+        binary = find_chromium()
         self._profile = tempfile.mkdtemp(prefix="harn-trace-chromium-")
+        self._log_path = Path(self._profile) / "chromium-stderr.log"
+        self._log = self._log_path.open("wb")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
@@ -77,7 +81,7 @@ class Chromium:
 
         self._process = subprocess.Popen(
             [
-                find_chromium(),
+                binary,
                 *FLAGS,
                 f"--user-data-dir={self._profile}",
                 f"--window-size={width},{height}",
@@ -85,7 +89,7 @@ class Chromium:
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
             close_fds=False,
             preexec_fn=wire_pipes,
         )
@@ -94,20 +98,24 @@ class Chromium:
         self._buffer = b""
         self._next_id = 0
         self._session = ""
-        targets = self.send("Target.getTargets")["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        self._session = self.send(
-            "Target.attachToTarget", targetId=page["targetId"], flatten=True
-        )["sessionId"]
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-        self.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
+        try:
+            targets = self.send("Target.getTargets")["targetInfos"]
+            page = next(t for t in targets if t["type"] == "page")
+            self._session = self.send(
+                "Target.attachToTarget", targetId=page["targetId"], flatten=True
+            )["sessionId"]
+            self.send("Page.enable")
+            self.send("Runtime.enable")
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+        except BaseException:
+            self.close()
+            raise
 
     # -- the protocol ------------------------------------------------------
 
@@ -129,11 +137,17 @@ class Chromium:
 
     def _read(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            readable, _, _ = select.select([self._from_browser], [], [], max(remaining, 0))
+            if not readable:
                 raise TimeoutError(f"chromium did not answer within {self.timeout} s")
             chunk = os.read(self._from_browser, 1 << 16)
             if not chunk:
-                raise CdpError("chromium closed the DevTools pipe (did it crash?)")
+                self._log.flush()
+                output = self._log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise CdpError(
+                    "chromium closed the DevTools pipe; its last output:\n" + "\n".join(output)
+                )
             self._buffer += chunk
         raw, self._buffer = self._buffer.split(b"\0", 1)
         reply: dict[str, Any] = json.loads(raw)
@@ -200,6 +214,7 @@ class Chromium:
             for fd in (self._to_browser, self._from_browser):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+            self._log.close()
             shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self) -> Chromium:
