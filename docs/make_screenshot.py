@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from chromium_cdp import Chromium  # lives with the browser tests
+from chromium_cdp import Chromium  # noqa: E402 - lives with the browser tests
 
 FAILING_TEST = '''
 import asyncio
@@ -53,6 +53,7 @@ asyncio_default_fixture_loop_scope = function
 
 
 def main() -> None:
+    """Run the failing demo test with --harn-trace-html and photograph its page."""
     target = ROOT / "docs" / "waterfall.png"
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -71,8 +72,8 @@ def main() -> None:
         with Chromium(width=1280, height=660) as browser:
             browser.open(page, "window.harnTrace && window.harnTrace.ready")
             failed_fetch = (
-                "(() => { const row = [...document.querySelectorAll('.row.error .label')][0]"
-                ".getBoundingClientRect(); return [row.x + row.width / 2, row.y + row.height / 2]; })()"
+                "(() => { const r = document.querySelector('.row.error .label')"
+                ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
             )
             x, y = browser.evaluate(failed_fetch)
             browser.hover(x, y)
