@@ -13,6 +13,7 @@ screenshot. Nothing in the picture is drawn by hand.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,9 @@ asyncio_default_fixture_loop_scope = function
 
 def main() -> None:
     """Run the failing demo test with --harn-trace-html and photograph its page."""
-    target = ROOT / "docs" / "waterfall.png"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "waterfall.png")
+    target = parser.parse_args().output.resolve()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         for name in ("research_agent.py", "conftest.py"):
@@ -78,7 +81,7 @@ def main() -> None:
             x, y = browser.evaluate(failed_fetch)
             browser.hover(x, y)
             browser.screenshot(target)
-    print(f"wrote {target.relative_to(ROOT)}")
+    print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
 
 
 if __name__ == "__main__":

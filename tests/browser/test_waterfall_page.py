@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from chromium_cdp import Chromium
@@ -236,3 +239,17 @@ def test_open_spans_reach_the_end_and_a_real_clock_trace_says_so(
     assert "pool_dequeue worker" in details
     assert f"span 1 of {collector.trace_id}" in details
     assert "open, running for" in details
+
+
+def test_the_readme_picture_script_runs(tmp_path) -> None:
+    script = Path(__file__).parents[2] / "docs" / "make_screenshot.py"
+    target = tmp_path / "waterfall.png"
+    result = subprocess.run(
+        [sys.executable, str(script), "--output", str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.strip() == f"wrote {target}"
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
