@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 from chromium_cdp import Chromium  # noqa: E402 - lives with the browser tests
 
 FAILING_TEST = '''
-import asyncio
+from pytest_harn_trace import run_virtual
 
 
 def test_answer_without_escalating(trace, make_agent):
     agent = make_agent(request_id=lambda: "req-42")
-    asyncio.run(agent.answer("What is the GIL?", expression="6 * 7"))
+    run_virtual(agent.answer("What is the GIL?", expression="6 * 7"))
     trace.assert_tree("""
         pipeline research (model="echo-mini")
           tool_mount tool_mount
@@ -74,6 +74,8 @@ def main() -> None:
             sys.exit(f"expected one failing test and its page, got:\n{run.stdout}{run.stderr}")
         with Chromium(width=1280, height=660) as browser:
             browser.open(page, "window.harnTrace && window.harnTrace.ready")
+            if browser.evaluate("document.getElementById('clock').className") != "clock mock":
+                sys.exit("the demo trace was not timed by the mock clock; the picture would vary")
             failed_fetch = (
                 "(() => { const r = document.querySelector('.row.error .label')"
                 ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
