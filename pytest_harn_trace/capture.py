@@ -20,6 +20,7 @@ from typing import Any, NoReturn, final
 from pytest_harn_trace import events as _events
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.html_report import write_waterfall
+from pytest_harn_trace.matching import show
 from pytest_harn_trace.mismatch import TreeMismatch
 from pytest_harn_trace.model import JsonValue, Span, SpanKind
 from pytest_harn_trace.perfetto import write_perfetto
@@ -183,6 +184,7 @@ class TraceCapture:
         Raises:
             AssertionError: when none or several match; the message lists them.
         """
+        __tracebackhide__ = True
         found = self.find(kind, name, **metadata)
         if len(found) == 1:
             return found[0]
@@ -439,17 +441,18 @@ def _build_node(root: Span, children: dict[int | None, list[Span]]) -> TraceNode
 
 
 def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) -> str:
+    """The criteria as written, values as JSON (matchers by their repr), as every message shows."""
     parts = []
     if kind is not None:
-        parts.append(f"kind={str(kind)!r}" if isinstance(kind, str) else f"kind={kind!r}")
+        parts.append(f"kind={show(kind)}")
     if name is not None:
-        parts.append(f"name={name!r}")
-    parts.extend(f"{key}={value!r}" for key, value in metadata.items())
+        parts.append(f"name={show(name)}")
+    parts.extend(f"{key}={show(value)}" for key, value in metadata.items())
     return "(" + ", ".join(parts) + ")" if parts else "(anything)"
 
 
 def _span_line(span: Span) -> str:
-    meta = ", ".join(f"{key}={value!r}" for key, value in sorted(span.metadata.items()))
+    meta = ", ".join(f"{key}={show(value)}" for key, value in sorted(span.metadata.items()))
     return f"span {span.span_id}: {span.kind.value} {span.name}" + (f" ({meta})" if meta else "")
 
 

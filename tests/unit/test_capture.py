@@ -115,11 +115,11 @@ def test_one_lists_what_it_found_when_not_exactly_one(clock):
     with pytest.raises(AssertionError) as none:
         capture.one("llm_call", model="gpt-5")
     assert str(none.value) == (
-        "expected exactly one span matching (kind='llm_call', model='gpt-5'), found none; "
+        'expected exactly one span matching (kind="llm_call", model="gpt-5"), found none; '
         "completed spans:\n"
-        "  span 2: llm_call plan (model='gpt-4')\n"
+        '  span 2: llm_call plan (model="gpt-4")\n'
         "  span 3: tool_call search\n"
-        "  span 1: pipeline main (request_id='req-1')"
+        '  span 1: pipeline main (request_id="req-1")'
     )
     with pytest.raises(AssertionError) as many:
         capture.one()
@@ -207,3 +207,20 @@ def test_mock_clock_trace_is_not_real_clock(clock):
     collector = SpanCollector()
     collector.end(collector.start("pipeline", "main"))
     assert not TraceCapture(collector).real_clock
+
+
+def test_one_quotes_criteria_and_metadata_as_json_like_every_other_message(clock):
+    collector = SpanCollector()
+    with_quote = collector.start("llm_call", "it's")
+    collector.set_metadata(with_quote, "prompt", 'say "hi"')
+    collector.set_metadata(with_quote, "tags", ["a", None, True])
+    collector.end(with_quote)
+    capture = TraceCapture(collector)
+    with pytest.raises(AssertionError) as none:
+        capture.one(SpanKind.LLM_CALL, name=re.compile("gpt-.*"), tags=["a", None, False])
+    assert str(none.value) == (
+        "expected exactly one span matching "
+        "(kind=\"llm_call\", name=re.compile('gpt-.*'), tags=[\"a\",null,false]), found none; "
+        "completed spans:\n"
+        '  span 1: llm_call it\'s (prompt="say \\"hi\\"", tags=["a",null,true])'
+    )
