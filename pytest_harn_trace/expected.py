@@ -108,6 +108,7 @@ def node(
             ``...``, or metadata keys that are not str.
         ValueError: for a kind name that is not a span kind.
     """
+    __tracebackhide__ = True
     if kind is None:
         raise TypeError("node(): kind is required: a SpanKind, its name, '*' or a matcher")
     if name is None:
@@ -128,8 +129,12 @@ def node(
                     f"got {type(key).__name__} {key!r}"
                 )
         metadata = dict(metadata)
+    try:
+        expected_kind = _normalize_kind(kind)
+    except ValueError as unknown:  # the message starts at node(...), the traceback ends here
+        raise ValueError(f"node({kind!r}, {name!r}): {unknown}") from None
     return ExpectedSpan(
-        kind=_normalize_kind(kind),
+        kind=expected_kind,
         name=WILDCARD if isinstance(name, str) and name == "*" else name,
         children=tuple(children),
         metadata=metadata,

@@ -82,14 +82,18 @@ class SpanKind(StrEnum):
                 return cls(value)
             except ValueError:
                 pass
-            guess = value.strip().lower().replace("-", "_")
-            if guess in cls._value2member_map_:
-                raise ValueError(f"unknown span kind {value!r}; did you mean {guess!r}?")
-            names = ", ".join(kind.value for kind in cls)
-            raise ValueError(f"unknown span kind {value!r}; use one of: {names}")
+            raise ValueError(f"unknown span kind {value!r}; {kind_hint(value)}")
         raise TypeError(
             f"span kind must be a SpanKind or its name as str, got {type(value).__name__}"
         )
+
+
+def kind_hint(name: str) -> str:
+    """How to write an unknown kind ``name``: the kind it likely means, else every kind."""
+    guess = name.strip().lower().replace("-", "_")
+    if guess in SpanKind._value2member_map_:
+        return f"did you mean {guess!r}?"
+    return "use one of: " + ", ".join(kind.value for kind in SpanKind)
 
 
 @dataclass(frozen=True, slots=True)

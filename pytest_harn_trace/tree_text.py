@@ -8,7 +8,7 @@ from types import EllipsisType
 from typing import Final, NamedTuple
 
 from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
-from pytest_harn_trace.model import SpanKind
+from pytest_harn_trace.model import SpanKind, kind_hint
 from pytest_harn_trace.summary import to_json
 
 __all__ = ["parse_tree_text"]
@@ -254,8 +254,7 @@ def _parse_line(content: str, offset: int) -> _ParsedLine:
         try:
             kind = SpanKind.parse(kind_text)
         except ValueError:
-            names = ", ".join(kind.value for kind in SpanKind)
-            raise _LineError(f"unknown span kind {kind_text!r}", f"use one of: {names}") from None
+            raise _LineError(f"unknown span kind {kind_text!r}", kind_hint(kind_text)) from None
     offset += len(kind_text) + 1  # where `rest` starts
 
     metadata: dict[str, object] | None = None

@@ -276,3 +276,35 @@ def test_timed(trace):
             "or leave the Nms out of the expectation)",
         ]
     )
+
+
+def test_misspelled_kind_gets_the_suggestion_span_gives_in_text_and_node(pytester):
+    pytester.makepyfile(
+        """
+from pytest_harn_trace import node
+
+
+def test_text(trace):
+    trace.assert_tree("tool-call search")
+
+
+def test_node(trace):
+    trace.assert_tree(node("tool-call", "search"))
+"""
+    )
+
+    result = pytester.runpytest("--tb=short")
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "    trace.assert_tree(\"tool-call search\")",
+            "E   ValueError: line 1: unknown span kind 'tool-call' in 'tool-call search': "
+            "did you mean 'tool_call'?",
+            "*",
+            "    trace.assert_tree(node(\"tool-call\", \"search\"))",
+            "E   ValueError: node('tool-call', 'search'): unknown span kind 'tool-call'; "
+            "did you mean 'tool_call'?",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*pytest_harn_trace/*.py*")

@@ -1060,7 +1060,9 @@ def test_node_rejects_children_that_are_not_nodes():
 
 
 def test_node_rejects_unknown_kinds_and_missing_names():
-    with pytest.raises(ValueError, match=r"^unknown span kind 'llm'; use one of: pipeline"):
+    with pytest.raises(
+        ValueError, match=r"^node\('llm', 'gpt-4'\): unknown span kind 'llm'; use one of: pipeline"
+    ):
         node("llm", "gpt-4")
     with pytest.raises(TypeError, match=r"^node\(\): name is required"):
         node("llm_call", None)
