@@ -59,6 +59,8 @@ __all__ = [
     "use_collector",
 ]
 
+__tracebackhide__ = True  # pytest shows the user's call, not the plugin's frames
+
 # Nanoseconds per millisecond. The hot paths write the literal 1_000_000 instead:
 # a constant is cheaper to load than a global.
 _NS_PER_MS = 1_000_000

@@ -28,6 +28,8 @@ from pytest_harn_trace.model import JsonValue, Span, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
 
+__tracebackhide__ = True  # pytest shows the user's call, not the plugin's frames
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -2,20 +2,30 @@
 
 Harn stores ``serde_json::Value``; we accept the Python values that map onto
 it and reject everything else at the moment it is set, naming the key and
-the type, so a bad value never reaches a span.
+the type and saying how to convert the value, so a bad value never reaches
+a span.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import decimal
+import enum
 import json
 import math
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 
 from pytest_harn_trace.model import JsonValue
 
 __all__ = ["check_key", "json_value"]
 
+__tracebackhide__ = True  # pytest shows the user's call, not these checks
+
 _ACCEPTED = "use str, int, float, bool, None, list or dict"
+_JSON_TYPES = "str, int, float, bool, None, list or dict"
 _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
@@ -48,7 +58,15 @@ def json_value(value: object, func: str, span_id: int | None, key: object) -> Js
     """
     if type(value) in _PLAIN_TYPES:
         return value
-    return _convert(value, func, span_id, key, "", set())
+    try:
+        return _convert(value, func, span_id, key, "", set())
+    except _NotJson as error:
+        # Raised from here, so a plain traceback does not walk the nesting.
+        raise TypeError(str(error)) from None
+
+
+class _NotJson(Exception):
+    """What ``_convert`` raises, wherever the bad value is nested."""
 
 
 def _convert(
@@ -61,7 +79,7 @@ def _convert(
         return value if math.isfinite(value) else None  # type: ignore[arg-type]
     if isinstance(value, (list, tuple, dict)):
         if id(value) in seen:
-            raise TypeError(
+            raise _NotJson(
                 f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} contains "
                 "itself; JSON values cannot be cyclic"
             )
@@ -71,10 +89,10 @@ def _convert(
                 out: dict[str, JsonValue] = {}
                 for item_key, item in value.items():
                     if not isinstance(item_key, str):
-                        raise TypeError(
+                        raise _NotJson(
                             f"{_subject(func, span_id, key)}: dict key {item_key!r} "
                             f"({type(item_key).__name__}){_at(path)} is not a str; "
-                            "JSON object keys must be str"
+                            f"JSON object keys must be str; {_key_fix(item_key)}"
                         )
                     sub = f"{path}[{json.dumps(item_key, ensure_ascii=False)}]"
                     out[str.__str__(item_key)] = _convert(item, func, span_id, key, sub, seen)
@@ -92,11 +110,55 @@ def _convert(
     if isinstance(value, float):
         plain = float.__float__(value)
         return plain if math.isfinite(plain) else None
-    hint = "; convert it with dict(...)" if isinstance(value, Mapping) else ""
-    raise TypeError(
-        f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} is not a JSON value; "
-        f"{_ACCEPTED}{hint}"
+    fix = _fix(value)
+    raise _NotJson(
+        f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} is not a JSON value"
+        + (f" ({_JSON_TYPES}); {fix}" if fix else f"; {_ACCEPTED}")
     )
+
+
+def _fix(value: object) -> str:
+    """The usual way to turn ``value`` into a JSON value, or ``""`` when there is none."""
+    if isinstance(value, type):
+        return ""
+    if isinstance(value, datetime.date | datetime.time):
+        return "use .isoformat()"
+    if isinstance(value, datetime.timedelta):
+        return "use .total_seconds()"
+    if isinstance(value, set | frozenset):
+        return "use sorted(...) or list(...)"
+    if isinstance(value, uuid.UUID | PurePath):
+        return "use str(...)"
+    if isinstance(value, decimal.Decimal):
+        return "use str(...), or float(...) if rounding is fine"
+    if isinstance(value, enum.Enum):
+        return "use .value"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "use .decode() for text, or base64 for binary data"
+    if isinstance(value, Mapping):
+        return "convert it with dict(...)"
+    if dataclasses.is_dataclass(value):
+        return "use dataclasses.asdict(...)"
+    for method, fix in _CONVERTERS:
+        if callable(getattr(value, method, None)):
+            return fix
+    if isinstance(value, Iterable):
+        return "use list(...)"
+    return ""
+
+
+_CONVERTERS = (
+    ("model_dump", 'use .model_dump(mode="json")'),  # pydantic
+    ("tolist", "use .tolist()"),  # numpy arrays
+    ("item", "use .item()"),  # numpy scalars
+    ("isoformat", "use .isoformat()"),  # other date and time types
+)
+
+
+def _key_fix(key: object) -> str:
+    if isinstance(key, tuple):
+        return "use a list of [key, value] pairs instead, e.g. list(d.items())"
+    return "convert the keys with str(...)"
 
 
 def _at(path: str) -> str:

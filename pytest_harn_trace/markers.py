@@ -16,6 +16,8 @@ from pytest_harn_trace.model import JsonValue, SpanKind
 
 __all__ = ["emit_deferred_tool_load", "emit_marker_span", "emit_model_route", "emit_tool_mount"]
 
+__tracebackhide__ = True  # pytest shows the user's call, not the plugin's frames
+
 
 def emit_marker_span(
     kind: SpanKind | str,

@@ -16,6 +16,8 @@ from pytest_harn_trace import meta
 
 __all__ = ["JsonValue", "LlmCallUsage", "Span", "SpanEvent", "SpanKind", "SpanLink"]
 
+__tracebackhide__ = True  # pytest shows the user's call, not the plugin's frames
+
 JsonValue: TypeAlias = Any
 """A JSON value: None, bool, int, float, str, list or dict with str keys.
 

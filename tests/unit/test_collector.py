@@ -173,8 +173,8 @@ def test_user_timing_rejects_bad_attributes_before_starting(tracing_off):
     with pytest.raises(TypeError) as info:
         span_start_user_timing("work", {"when": {1, 2}})
     assert str(info.value) == (
-        'span_start_user_timing("when"): set is not a JSON value; '
-        "use str, int, float, bool, None, list or dict"
+        'span_start_user_timing("when"): set is not a JSON value '
+        "(str, int, float, bool, None, list or dict); use sorted(...) or list(...)"
     )
     with pytest.raises(TypeError) as info:
         span_start_user_timing("work", [("a", 1)])  # type: ignore[arg-type]

@@ -293,7 +293,8 @@ def test_bad_arguments_fail_where_the_span_is_declared(tracing):
     with pytest.raises(TypeError) as info:
         span("fn_call", "x", when={1})
     assert str(info.value) == (
-        'span("when"): set is not a JSON value; use str, int, float, bool, None, list or dict'
+        'span("when"): set is not a JSON value (str, int, float, bool, None, list or dict); '
+        "use sorted(...) or list(...)"
     )
     assert tracing.spans() == []
     assert tracing.open_spans() == []

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import decimal
 import enum
 import math
+import pathlib
+import traceback
+import uuid
 from collections import OrderedDict
 from types import MappingProxyType
 
@@ -19,6 +24,7 @@ from pytest_harn_trace import (
 from pytest_harn_trace.jsonvalue import check_key, json_value
 
 ACCEPTED = "use str, int, float, bool, None, list or dict"
+JSON_TYPES = "(str, int, float, bool, None, list or dict)"
 
 
 class Color(enum.StrEnum):
@@ -55,7 +61,9 @@ def test_non_json_value_names_function_span_key_and_type(open_span):
     with pytest.raises(TypeError) as info:
         span_set_metadata(open_span, "cost", dt.datetime(2024, 1, 1))
     assert str(info.value) == (
-        'span_set_metadata(span 3, "cost"): datetime is not a JSON value; ' + ACCEPTED
+        'span_set_metadata(span 3, "cost"): datetime is not a JSON value '
+        + JSON_TYPES
+        + "; use .isoformat()"
     )
     assert metadata_of(open_span) == {}
 
@@ -65,8 +73,9 @@ def test_nested_bad_value_names_its_path(open_span):
     with pytest.raises(TypeError) as info:
         span_set_metadata(open_span, "payload", value)
     assert str(info.value) == (
-        'span_set_metadata(span 3, "payload"): bytes at ["a"][1]["b"] is not a JSON value; '
-        + ACCEPTED
+        'span_set_metadata(span 3, "payload"): bytes at ["a"][1]["b"] is not a JSON value '
+        + JSON_TYPES
+        + "; use .decode() for text, or base64 for binary data"
     )
     assert metadata_of(open_span) == {}
 
@@ -76,7 +85,7 @@ def test_non_str_dict_key_is_named(open_span):
         span_set_metadata(open_span, "counts", {"x": {1: "one"}})
     assert str(info.value) == (
         'span_set_metadata(span 3, "counts"): dict key 1 (int) at ["x"] is not a str; '
-        "JSON object keys must be str"
+        "JSON object keys must be str; convert the keys with str(...)"
     )
 
 
@@ -112,15 +121,15 @@ def test_non_dict_mapping_gets_a_hint(open_span):
     with pytest.raises(TypeError) as info:
         span_set_metadata(open_span, "m", MappingProxyType({"a": 1}))
     assert str(info.value) == (
-        'span_set_metadata(span 3, "m"): mappingproxy is not a JSON value; '
-        + ACCEPTED
+        'span_set_metadata(span 3, "m"): mappingproxy is not a JSON value '
+        + JSON_TYPES
         + "; convert it with dict(...)"
     )
 
 
 @pytest.mark.parametrize(
     ("value", "type_name"),
-    [({1, 2}, "set"), (object(), "object"), (Color, "EnumType"), (1j, "complex")],
+    [(object(), "object"), (Color, "EnumType"), (1j, "complex")],
 )
 def test_other_values_are_rejected(open_span, value, type_name):
     with pytest.raises(TypeError) as info:
@@ -135,7 +144,9 @@ def test_attach_if_absent_checks_values_even_when_the_key_exists(open_span):
     with pytest.raises(TypeError) as info:
         span_attach_metadata_if_absent(open_span, "k", {1})
     assert str(info.value) == (
-        'span_attach_metadata_if_absent(span 3, "k"): set is not a JSON value; ' + ACCEPTED
+        'span_attach_metadata_if_absent(span 3, "k"): set is not a JSON value '
+        + JSON_TYPES
+        + "; use sorted(...) or list(...)"
     )
     assert metadata_of(open_span) == {"k": 1}
 
@@ -144,7 +155,9 @@ def test_event_attributes_are_checked_and_nothing_is_recorded_on_error(open_span
     with pytest.raises(TypeError) as info:
         span_record_event(open_span, "e", {"at": dt.date(2024, 1, 1)})
     assert str(info.value) == (
-        'span_record_event(span 3, "at"): date is not a JSON value; ' + ACCEPTED
+        'span_record_event(span 3, "at"): date is not a JSON value '
+        + JSON_TYPES
+        + "; use .isoformat()"
     )
     assert span_end(open_span).events == ()
 
@@ -242,3 +255,65 @@ def test_check_key_accepts_str_and_rejects_others():
     with pytest.raises(TypeError) as info:
         check_key(None, "f", None)
     assert str(info.value) == "f(None): metadata key must be str, got NoneType"
+
+
+@dataclasses.dataclass
+class Usage:
+    tokens: int
+
+
+class Plain(enum.Enum):
+    ONE = 1
+
+
+def numbers():
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name", "fix"),
+    [
+        (dt.datetime(2024, 1, 1), "datetime", "use .isoformat()"),
+        (dt.date(2024, 1, 1), "date", "use .isoformat()"),
+        (dt.time(1, 2), "time", "use .isoformat()"),
+        (dt.timedelta(seconds=2), "timedelta", "use .total_seconds()"),
+        ({1, 2}, "set", "use sorted(...) or list(...)"),
+        (frozenset({1}), "frozenset", "use sorted(...) or list(...)"),
+        (uuid.UUID(int=1), "UUID", "use str(...)"),
+        (pathlib.Path("a"), type(pathlib.Path("a")).__name__, "use str(...)"),
+        (decimal.Decimal("1.5"), "Decimal", "use str(...), or float(...) if rounding is fine"),
+        (Plain.ONE, "Plain", "use .value"),
+        (b"raw", "bytes", "use .decode() for text, or base64 for binary data"),
+        (Usage(3), "Usage", "use dataclasses.asdict(...)"),
+        (numbers(), "generator", "use list(...)"),
+        (range(3), "range", "use list(...)"),
+    ],
+    ids=lambda param: param if isinstance(param, str) and " " not in param else None,
+)
+def test_non_json_values_get_the_usual_fix(open_span, value, type_name, fix):
+    with pytest.raises(TypeError) as info:
+        span_set_metadata(open_span, "k", value)
+    assert str(info.value) == (
+        f'span_set_metadata(span 3, "k"): {type_name} is not a JSON value '
+        f"{JSON_TYPES}; {fix}"
+    )
+
+
+def test_tuple_dict_keys_get_the_list_of_pairs_fix(open_span):
+    with pytest.raises(TypeError) as info:
+        span_set_metadata(open_span, "routes", {("a", "b"): 1})
+    assert str(info.value) == (
+        "span_set_metadata(span 3, \"routes\"): dict key ('a', 'b') (tuple) is not a str; "
+        "JSON object keys must be str; use a list of [key, value] pairs instead, "
+        "e.g. list(d.items())"
+    )
+
+
+def test_a_deeply_nested_bad_value_has_the_traceback_of_a_flat_one(open_span):
+    tracebacks = []
+    for value in [dt.date(2024, 1, 1), {"a": [[{"b": [dt.date(2024, 1, 1)]}]]}]:
+        with pytest.raises(TypeError) as info:
+            span_set_metadata(open_span, "k", value)
+        tracebacks.append([frame.name for frame in traceback.extract_tb(info.tb)])
+    assert tracebacks[0] == tracebacks[1]
+    assert "_convert" not in tracebacks[1]

@@ -70,8 +70,8 @@ def test_marker_span_with_a_bad_value_leaves_no_span(tracing):
     with pytest.raises(TypeError) as info:
         emit_marker_span("model_route", "m", [("ok", 1), ("when", dt.time(1, 2))])
     assert str(info.value) == (
-        'emit_marker_span("when"): time is not a JSON value; '
-        "use str, int, float, bool, None, list or dict"
+        'emit_marker_span("when"): time is not a JSON value '
+        "(str, int, float, bool, None, list or dict); use .isoformat()"
     )
     assert tracing.spans() == []
     assert tracing.current_span_id() == parent
