@@ -18,6 +18,7 @@ from types import EllipsisType
 from typing import Any, NoReturn, final
 
 from pytest_harn_trace import events as _events
+from pytest_harn_trace.clock import REAL_CLOCK_ADVICE, RealClockError
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.html_report import write_waterfall
 from pytest_harn_trace.matching import show
@@ -29,10 +30,6 @@ from pytest_harn_trace.timeline import Timeline, build_timeline
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, matches
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
-
-
-class RealClockError(ValueError):
-    """Raised when a trace timed by the real clock is about to be snapshotted."""
 
 
 class HarnTraceWarning(UserWarning):
@@ -329,9 +326,8 @@ class TraceCapture:
         if self._durations and self.real_clock:
             raise RealClockError(
                 "this trace was timed by the real clock, so its durations and times change "
-                "from run to run and a snapshot of it would be flaky; use the mock_clock "
-                "fixture (or mark the test @pytest.mark.harn_trace), or leave durations "
-                "out: assert trace.without_durations() == trace_snapshot"
+                f"from run to run and a snapshot of it would be flaky; {REAL_CLOCK_ADVICE}, "
+                "or leave durations out: assert trace.without_durations() == trace_snapshot"
             )
         dicts = self.to_dicts(normalize=True)
         if not self._durations:

@@ -13,7 +13,28 @@ from datetime import timedelta
 from types import TracebackType
 from typing import final
 
-__all__ = ["ClockOverride", "MockClock", "active_mock_clock", "install_override"]
+__all__ = [
+    "REAL_CLOCK_ADVICE",
+    "ClockOverride",
+    "MockClock",
+    "RealClockError",
+    "active_mock_clock",
+    "install_override",
+]
+
+
+class RealClockError(ValueError):
+    """Raised when durations timed by the real clock would be snapshotted or checked exactly.
+
+    Real-clock readings change from run to run, so such a snapshot or
+    expectation would pass or fail by chance.
+    """
+
+    __module__ = "pytest_harn_trace"  # where users import it from, as tracebacks name it
+
+
+REAL_CLOCK_ADVICE = "use the mock_clock fixture (or mark the test @pytest.mark.harn_trace)"
+"""How to time spans deterministically, as every real-clock message says it."""
 
 
 @final

@@ -33,11 +33,12 @@ from types import EllipsisType
 from typing import Final, cast
 
 from pytest_harn_trace.alignment import Aligner, Forest
+from pytest_harn_trace.clock import REAL_CLOCK_ADVICE, RealClockError
 from pytest_harn_trace.expected import ExpectedSpan, node
 from pytest_harn_trace.matching import matches
 from pytest_harn_trace.mismatch import TreeMismatch
 from pytest_harn_trace.model import Span
-from pytest_harn_trace.tree_report import Report, walk
+from pytest_harn_trace.tree_report import Report, expected_line, walk
 from pytest_harn_trace.tree_text import Expectation, parse_text, parse_tree_text
 
 __all__ = ["ExpectedSpan", "assert_span_tree", "matches", "node", "parse_tree_text"]
@@ -126,9 +127,13 @@ def assert_span_tree(
     Raises:
         AssertionError: when the tree does not match; the message names the
             first difference and draws the actual tree marked against the
-            expectation. A duration that differs while ``actual`` says its
-            durations came from the real clock (a true ``real_clock`` or
+            expectation. A duration matcher that fails while ``actual`` says
+            its durations came from the real clock (a true ``real_clock`` or
             ``used_real_clock``) is flagged as such.
+        RealClockError: when ``expected`` gives an exact duration (``Nms``
+            or ``duration_ms=N``) and the durations came from the real clock,
+            whose readings change from run to run: whatever the readings, so
+            the test never passes or fails by chance.
         TypeError: for arguments of the wrong type.
         ValueError: for malformed tree text. A line that only looks malformed
             (no duration, and bad metadata JSON or unbalanced parentheses) may
@@ -150,6 +155,15 @@ def assert_span_tree(
         # Malformed text: the traceback starts here, not deep in the parser.
         raise malformed.with_traceback(None) from None
     real_clock = any(getattr(actual, flag, False) is True for flag in _REAL_CLOCK_FLAGS)
+    if real_clock:
+        timed = _exact_duration(spans, roots, readings)
+        if timed is not None:
+            raise RealClockError(
+                f"assert_span_tree(): {expected_line(timed)!r} expects an exact duration, but "
+                "this trace was timed by the real clock, so its durations change from run to "
+                f"run and the check would pass or fail by chance; {REAL_CLOCK_ADVICE}, or "
+                "leave the duration out of the expectation"
+            )
     failure = _mismatch(spans, roots, ordered, exact, readings, real_clock)
     if failure is not None:
         message, matched, mismatch = failure
@@ -161,6 +175,35 @@ def assert_span_tree(
 
 _REAL_CLOCK_FLAGS: Final = ("real_clock", "used_real_clock")
 """True when the durations came from the real clock (``TraceCapture``, ``SpanCollector``)."""
+
+
+def _exact_duration(
+    spans: Sequence[Span],
+    roots: list[ExpectedSpan | EllipsisType],
+    readings: Mapping[int, tuple[ExpectedSpan, ...]],
+) -> ExpectedSpan | None:
+    """The first expected span with an exact duration, or None.
+
+    A text line such as ``step x 5ms`` also reads as a span named ``x 5ms``
+    with no duration (as ``format_summary(durations=False)`` draws it); when
+    a span has that name, the line is not taken as a duration.
+    """
+    names: set[str] | None = None
+    for root in roots:
+        if root is Ellipsis:
+            continue
+        for _, item in walk(root, 0):
+            duration = item.duration_ms
+            if not isinstance(duration, int | float) or isinstance(duration, bool):
+                continue
+            if names is None:
+                names = {span.name for span in spans}
+            if not any(
+                other.duration_ms is None and isinstance(other.name, str) and other.name in names
+                for other in readings.get(id(item), ())
+            ):
+                return item
+    return None
 
 
 def _mismatch(

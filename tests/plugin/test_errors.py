@@ -10,8 +10,7 @@ JSON_TYPES = "(str, int, float, bool, None, list or dict)"
 MISTAKES = [
     (
         'with span("pipeline", "main", started=datetime.datetime(2024, 1, 1)): pass',
-        f'TypeError: span("started"): datetime is not a JSON value {JSON_TYPES}; '
-        "use .isoformat()",
+        f'TypeError: span("started"): datetime is not a JSON value {JSON_TYPES}; use .isoformat()',
     ),
     (
         'with span("pipeline", "main") as s: s.set("tags", {"a", "b"})',

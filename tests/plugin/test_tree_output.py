@@ -253,29 +253,56 @@ def test_bad_text():
     assert len(failure_section(result)) < 15
 
 
-def test_real_clock_duration_mismatch_points_to_mock_clock(pytester):
+def test_real_clock_durations_in_an_expectation_fail_every_time(pytester):
     pytester.makepyfile(
         """
-from pytest_harn_trace import span
+from pytest_harn_trace import node, span
 
 
-def test_timed(trace):
+def test_text(trace):
     with span("pipeline", "main"):
         pass
-    trace.assert_tree("pipeline main 999999ms")
+    trace.assert_tree("pipeline main 0ms")  # the reading is 0ms, almost always
+
+
+def test_node(trace):
+    with span("pipeline", "main"):
+        pass
+    trace.assert_tree(node("pipeline", "main", duration_ms=trace.spans[0].duration_ms))
+
+
+def test_without_durations(trace):
+    with span("pipeline", "main"):
+        pass
+    trace.assert_tree("pipeline main")
 """
     )
 
     result = pytester.runpytest()
 
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2, passed=1)
+    advice = (
+        "expects an exact duration, but this trace was timed by the real clock, so its "
+        "durations change from run to run and the check would pass or fail by chance; use the "
+        "mock_clock fixture (or mark the test @pytest.mark.harn_trace), or leave the duration "
+        "out of the expectation"
+    )
     result.stdout.fnmatch_lines(
         [
-            "E       AssertionError: span tree mismatch at pipeline main: duration_ms expected "
-            "999999, got * (durations came from the real clock: use the mock_clock fixture, "
-            "or leave the Nms out of the expectation)",
+            '>       trace.assert_tree("pipeline main 0ms")*',
+            glob.escape(
+                "E       pytest_harn_trace.RealClockError: assert_span_tree(): "
+                f"'pipeline main 0ms' {advice}"
+            ),
+            "",
+            "test_real_clock_durations_in_an_expectation_fail_every_time.py:7: RealClockError",
+            "*",
+            ">       trace.assert_tree(node(*",
+            "E       pytest_harn_trace.RealClockError: assert_span_tree(): 'pipeline main *ms' "
+            + glob.escape(advice),
         ]
     )
+    result.stdout.no_fnmatch_line("*pytest_harn_trace/*")
 
 
 def test_misspelled_kind_gets_the_suggestion_span_gives_in_text_and_node(pytester):
@@ -298,11 +325,11 @@ def test_node(trace):
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            "    trace.assert_tree(\"tool-call search\")",
+            '    trace.assert_tree("tool-call search")',
             "E   ValueError: line 1: unknown span kind 'tool-call' in 'tool-call search': "
             "did you mean 'tool_call'?",
             "*",
-            "    trace.assert_tree(node(\"tool-call\", \"search\"))",
+            '    trace.assert_tree(node("tool-call", "search"))',
             "E   ValueError: node('tool-call', 'search'): unknown span kind 'tool-call'; "
             "did you mean 'tool_call'?",
         ]

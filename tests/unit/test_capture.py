@@ -220,7 +220,7 @@ def test_one_quotes_criteria_and_metadata_as_json_like_every_other_message(clock
         capture.one(SpanKind.LLM_CALL, name=re.compile("gpt-.*"), tags=["a", None, False])
     assert str(none.value) == (
         "expected exactly one span matching "
-        "(kind=\"llm_call\", name=re.compile('gpt-.*'), tags=[\"a\",null,false]), found none; "
+        '(kind="llm_call", name=re.compile(\'gpt-.*\'), tags=["a",null,false]), found none; '
         "completed spans:\n"
         '  span 1: llm_call it\'s (prompt="say \\"hi\\"", tags=["a",null,true])'
     )

@@ -294,8 +294,7 @@ def test_non_json_values_get_the_usual_fix(open_span, value, type_name, fix):
     with pytest.raises(TypeError) as info:
         span_set_metadata(open_span, "k", value)
     assert str(info.value) == (
-        f'span_set_metadata(span 3, "k"): {type_name} is not a JSON value '
-        f"{JSON_TYPES}; {fix}"
+        f'span_set_metadata(span 3, "k"): {type_name} is not a JSON value {JSON_TYPES}; {fix}'
     )
 
 

@@ -11,6 +11,7 @@ from dirty_equals import IsInt, IsPositiveInt, IsStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_harn_trace.clock import RealClockError
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
 from pytest_harn_trace.summary import format_summary
@@ -669,33 +670,63 @@ REAL_CLOCK_HINT = (
 )
 
 
-def test_duration_mismatch_from_the_real_clock_says_to_use_mock_clock():
-    class Capture:
-        real_clock = True
+class RealClockCapture:
+    real_clock = True
 
-        def __init__(self, spans):
-            self.spans = spans
-
-    message = failure(Capture(pipeline_spans()), "pipeline main 15ms\n  llm_call gpt-4 12ms\n  ...")
-
-    assert message.splitlines()[0] == (
-        "span tree mismatch at pipeline main > llm_call gpt-4: duration_ms expected 12, got 10 "
-        + REAL_CLOCK_HINT
-    )
-    assert message.splitlines()[5] == f"?     duration_ms expected 12, got 10 {REAL_CLOCK_HINT}"
+    def __init__(self, spans):
+        self.spans = spans
 
 
-def test_duration_mismatch_from_a_collector_on_the_real_clock_says_so_too():
+REAL_CLOCK_REFUSAL = (
+    "expects an exact duration, but this trace was timed by the real clock, so its durations "
+    "change from run to run and the check would pass or fail by chance; use the mock_clock "
+    "fixture (or mark the test @pytest.mark.harn_trace), or leave the duration out of the "
+    "expectation"
+)
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        "pipeline main 15ms\n  llm_call gpt-4 10ms\n  ...",  # the readings match
+        "pipeline main 15ms\n  llm_call gpt-4 12ms\n  ...",  # they don't
+        node("pipeline", "main", node("llm_call", "gpt-4", duration_ms=10), ...),
+    ],
+    ids=["same", "different", "node"],
+)
+def test_exact_duration_on_the_real_clock_fails_whatever_the_reading(expected):
+    with pytest.raises(RealClockError) as info:
+        assert_span_tree(RealClockCapture(pipeline_spans()), expected)
+    line = "llm_call gpt-4 10ms" if isinstance(expected, ExpectedSpan) else "pipeline main 15ms"
+    assert str(info.value) == f"assert_span_tree(): {line!r} {REAL_CLOCK_REFUSAL}"
+
+
+def test_exact_duration_on_a_collector_on_the_real_clock_fails_too():
     collector = SpanCollector()
     collector.end(collector.start("pipeline", "main"))
     assert collector.used_real_clock
     duration = collector.spans()[0].duration_ms
 
-    message = failure(collector, f"pipeline main {duration + 1}ms")
+    with pytest.raises(RealClockError, match="expects an exact duration"):
+        assert_span_tree(collector, f"pipeline main {duration}ms")
+    assert_span_tree(collector, "pipeline main")
+
+
+def test_a_name_ending_in_ms_is_no_duration_on_the_real_clock():
+    # format_summary(durations=False) draws the span named "main 15ms" as this line.
+    assert_span_tree(
+        RealClockCapture([make_span(1, None, "pipeline", "main 15ms")]), "pipeline main 15ms"
+    )
+
+
+def test_duration_matcher_mismatch_on_the_real_clock_says_to_use_mock_clock():
+    expected = node("pipeline", "main", node("llm_call", "gpt-4", duration_ms=IsInt(gt=10)), ...)
+
+    message = failure(RealClockCapture(pipeline_spans()), expected)
 
     assert message.splitlines()[0] == (
-        f"span tree mismatch at pipeline main: duration_ms expected {duration + 1}, "
-        f"got {duration} {REAL_CLOCK_HINT}"
+        "span tree mismatch at pipeline main > llm_call gpt-4: duration_ms expected "
+        f"IsInt(gt=10), got 10 {REAL_CLOCK_HINT}"
     )
 
 
