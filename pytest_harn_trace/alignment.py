@@ -30,7 +30,7 @@ __all__ = ["Aligner", "Forest", "Pair", "Pattern", "Step"]
 class Forest:
     """The drawn tree of a trace, flattened in pre-order (the lines of ``format_summary``)."""
 
-    __slots__ = ("depth", "end", "kids", "parent", "roots", "spans", "undrawn")
+    __slots__ = ("depth", "end", "kids", "parent", "roots", "spans")
 
     def __init__(self, spans: Sequence[Span]) -> None:
         roots: list[Span] = []
@@ -72,7 +72,6 @@ class Forest:
                 stack.append((child, depth + 1, index))
         for closed in path:
             self.end[closed] = len(self.spans)
-        self.undrawn = len(spans) - len({id(span) for span in self.spans})
 
 
 class Step(NamedTuple):

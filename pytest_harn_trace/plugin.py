@@ -17,6 +17,7 @@ from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
+from pytest_harn_trace.orphans import draw_orphans
 from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
 from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
@@ -398,6 +399,9 @@ def pytest_runtest_makereport(
     if mode == "all" or (mode == "failed" and report.failed):
         text = capture.summary()
         open_spans = capture.open_spans
+        orphans = draw_orphans(capture.spans, open_spans)
+        if orphans:
+            text = f"{text.rstrip()}\n\n{orphans}"
         if open_spans:
             text += "\n\nStill open: " + ", ".join(
                 f"{kind.value} {name} (span {span_id})" for span_id, kind, name in open_spans

@@ -30,7 +30,7 @@ import sys
 import types
 from collections.abc import Mapping, Sequence
 from types import EllipsisType
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from pytest_harn_trace.alignment import Aligner, Forest
 from pytest_harn_trace.clock import REAL_CLOCK_ADVICE, RealClockError
@@ -38,6 +38,7 @@ from pytest_harn_trace.expected import ExpectedSpan, node
 from pytest_harn_trace.matching import matches
 from pytest_harn_trace.mismatch import TreeMismatch
 from pytest_harn_trace.model import Span
+from pytest_harn_trace.orphans import find_orphans, open_spans_of
 from pytest_harn_trace.tree_report import Report, expected_line, walk
 from pytest_harn_trace.tree_text import Expectation, parse_text, parse_tree_text
 
@@ -164,7 +165,7 @@ def assert_span_tree(
                 f"run and the check would pass or fail by chance; {REAL_CLOCK_ADVICE}, or "
                 "leave the duration out of the expectation"
             )
-    failure = _mismatch(spans, roots, ordered, exact, readings, real_clock)
+    failure = _mismatch(spans, roots, ordered, exact, readings, real_clock, open_spans_of(actual))
     if failure is not None:
         message, matched, mismatch = failure
         for done, doubt in doubts:
@@ -213,6 +214,7 @@ def _mismatch(
     exact: bool,
     readings: Mapping[int, tuple[ExpectedSpan, ...]],
     real_clock: bool,
+    open_spans: Sequence[Sequence[Any]],
 ) -> tuple[str, set[int], TreeMismatch] | None:
     """Return the failure message, the matched nodes' ids and the marked lines, or None."""
     forest = Forest(spans)
@@ -236,7 +238,7 @@ def _mismatch(
         cost, steps = aligner.align(roots, -1)
         if cost <= 0:
             return None
-        report = Report(aligner)
+        report = Report(aligner, open_spans)
         report.plan(steps, -1, [])
         headline, lines = report.render()
     finally:
@@ -251,8 +253,8 @@ def _mismatch(
         + "):"
     )
     out = [headline, "", legend, *lines]
-    if not forest.spans:
+    if not spans:
         out.append("  (no spans recorded)")
-    if forest.undrawn:
-        out.append(f"  ({forest.undrawn} span(s) not drawn: their parent is not among the spans)")
+    for orphans in find_orphans(spans, open_spans):
+        out.append(f"  ({len(orphans.spans)} span(s) not drawn: {orphans.reason})")
     return "\n".join(out), report.matched, TreeMismatch(headline, tuple(report.marked))

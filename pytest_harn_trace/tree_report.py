@@ -8,12 +8,12 @@ mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
 from pytest_harn_trace.alignment import Aligner, Step
 from pytest_harn_trace.expected import ExpectedSpan
-from pytest_harn_trace.matching import show
+from pytest_harn_trace.matching import match_value, show
 from pytest_harn_trace.mismatch import Mark, MarkedLine
 from pytest_harn_trace.model import Span, SpanKind
 
@@ -64,8 +64,10 @@ def span_label(kind: object, name: object) -> str:
 class Report:
     """Draws the actual tree marked against the chosen alignment."""
 
-    def __init__(self, aligner: Aligner) -> None:
+    def __init__(self, aligner: Aligner, open_spans: Sequence[Sequence[Any]] = ()) -> None:
         self.aligner = aligner
+        self.open_spans = open_spans
+        """The spans still open, as ``trace.open_spans`` lists them."""
         forest = aligner.forest
         self.marks: list[str] = ["~"] * len(forest.spans)
         self.hints: dict[int, list[str]] = {}
@@ -80,6 +82,11 @@ class Report:
     def _hint(self, expected: ExpectedSpan, steps: list[Step], parent: int) -> str:
         """Why a missing node may be missing: it matches a span elsewhere at this place."""
         aligner, forest = self.aligner, self.aligner.forest
+        for record in self.open_spans:
+            span_id, kind, name = record[:3]
+            if match_value(expected.kind, kind)[0] and match_value(expected.name, name)[0]:
+                kind_text = getattr(kind, "value", kind)
+                return f"span {span_id} {kind_text} {name!r} is still open: end it before asserting"
         paired = {step.span for step in steps if step.op == "pair"}
         low, high = aligner.span_range(parent)
         if aligner.exact:

@@ -93,3 +93,45 @@ def test_tests_without_trace_get_no_section(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--harn-trace-report=all")
     result.assert_outcomes(failed=1)
     result.stdout.no_fnmatch_line("*Captured trace*")
+
+
+def test_spans_under_an_open_root_are_drawn_under_its_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import span, span_start
+
+        def test_agent(trace, mock_clock):
+            span_start("pipeline", "never-closed")
+            with span("llm_call", "plan"):
+                mock_clock.advance(3)
+            trace.assert_tree('''
+                pipeline never-closed
+                  llm_call plan
+            ''')
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: span tree mismatch at pipeline never-closed: missing span "
+            "(span 1 pipeline 'never-closed' is still open: end it before asserting)",
+            "E       ",
+            "E       Actual span tree against the expected one *",
+            "E       - pipeline never-closed",
+            "E       ?   span 1 pipeline 'never-closed' is still open: end it before asserting",
+            "E       -   llm_call plan",
+            "E         (1 span(s) not drawn: parent span 1 pipeline 'never-closed' is still open)",
+            "",
+            "*: AssertionError",
+            "*- Captured trace call -*",
+            "Trace: 1 spans, 0ms total",  # the total of the drawn roots
+            "",
+            "Not drawn, parent span 1 pipeline 'never-closed' is still open:",
+            "  llm_call plan 3ms",
+            "",
+            "Still open: *never-closed*",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*no spans recorded*")

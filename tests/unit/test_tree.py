@@ -159,8 +159,27 @@ def test_spans_whose_parent_is_missing_are_not_part_of_the_tree():
     assert_span_tree(spans, "pipeline main\n  llm_call gpt-4\n  tool_call search")
     message = failure(spans, "pipeline main")
     assert message.splitlines()[-1] == (
-        "  (1 span(s) not drawn: their parent is not among the spans)"
+        "  (1 span(s) not drawn: parent span 42 is not among the spans)"
     )
+
+
+def test_spans_under_an_open_root_name_it_in_the_first_line_and_below():
+    collector = SpanCollector()
+    collector.start("pipeline", "never-closed")
+    collector.end(collector.start("llm_call", "plan"))
+
+    message = failure(collector, "pipeline never-closed\n  llm_call plan")
+
+    assert message.splitlines() == [
+        "span tree mismatch at pipeline never-closed: missing span (span 1 pipeline "
+        "'never-closed' is still open: end it before asserting)",
+        "",
+        LEGEND,
+        "- pipeline never-closed",
+        "?   span 1 pipeline 'never-closed' is still open: end it before asserting",
+        "-   llm_call plan",
+        "  (1 span(s) not drawn: parent span 1 pipeline 'never-closed' is still open)",
+    ]
 
 
 def test_actual_may_be_a_tuple_or_an_object_with_spans():
