@@ -61,6 +61,11 @@ def span_label(kind: object, name: object) -> str:
     return f"{kind_text} {name if isinstance(name, str) else show(name)}"
 
 
+_LOST_CONTEXT: Final = (
+    " (its parent context was lost: started in a fresh context or a bare thread?)"
+)
+
+
 class Report:
     """Draws the actual tree marked against the chosen alignment."""
 
@@ -78,6 +83,8 @@ class Report:
         self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
         self.marked: list[MarkedLine] = []
         """The drawn lines as data, for pictures of the failure (``TreeMismatch``)."""
+        self.insert_parents: list[int] = []
+        """The flat index of the span each insert was expected under (-1: a root)."""
 
     def _hint(self, expected: ExpectedSpan, steps: list[Step], parent: int) -> str:
         """Why a missing node may be missing: it matches a span elsewhere at this place."""
@@ -130,6 +137,7 @@ class Report:
                 self.inserts.append(
                     (where, -depth, len(self.inserts), step.node, [*path, label], note)
                 )
+                self.insert_parents.append(parent)
                 continue
             index = step.span
             span = forest.spans[index]
@@ -152,8 +160,52 @@ class Report:
                     self.marks[inside] = mark
                 self.paths[index] = here
 
+    def _where(self, index: int) -> str:
+        """Where the span at ``index`` stands: ``as a root`` or ``under kind name > ...``."""
+        forest = self.aligner.forest
+        labels = []
+        above = forest.parent[index]
+        while above >= 0:
+            labels.append(span_label(forest.spans[above].kind, forest.spans[above].name))
+            above = forest.parent[above]
+        return f"under {' > '.join(reversed(labels))}" if labels else "as a root"
+
+    def _pair_moved(self) -> str:
+        """Pair each missing node with a span elsewhere that matches it: a span that moved.
+
+        Marks both ends of each pair and returns what the first line of the
+        failure says of the first one, or ``""`` when no span moved.
+        """
+        aligner, forest = self.aligner, self.aligner.forest
+        loose = [index for index, mark in enumerate(self.marks) if mark in "+~"]
+        headline = ""
+        for position, (where, neg_depth, order, node, path, note) in enumerate(self.inserts):
+            if note or not loose:  # explained at its own level already
+                continue
+            parent = self.insert_parents[position]
+            if parent < 0 and not aligner.exact:
+                continue  # an expected root may be any span: none stands elsewhere
+            # Elsewhere: outside the expected parent's subtree (inside, _hint explains).
+            low, high = aligner.span_range(parent)
+            elsewhere = [i for i in loose if not low <= i < high or forest.parent[i] >= 0 > parent]
+            found = next((i for i in elsewhere if aligner.perfect(node, i) is not None), -1)
+            if found < 0:
+                found = next((i for i in elsewhere if aligner.local(node, i) == (True, [])), -1)
+            if found < 0:
+                continue
+            loose.remove(found)
+            expected_at = f"under {' > '.join(path[:-1])}" if len(path) > 1 else "as a root"
+            found_at = self._where(found)
+            lost = _LOST_CONTEXT if len(path) > 1 and forest.parent[found] < 0 else ""
+            self.inserts[position] = (where, neg_depth, order, node, path, f"found {found_at}")
+            self.hints.setdefault(found, []).append(f"expected {expected_at}{lost}")
+            if not headline:
+                headline = f"{path[-1]} expected {expected_at}, found {found_at}{lost}"
+        return headline
+
     def render(self) -> tuple[str, list[str]]:
         """The failure's first line and the marked drawing."""
+        moved = self._pair_moved()
         forest = self.aligner.forest
         lines: list[str] = []
         first: tuple[list[str], str] | None = None
@@ -185,6 +237,8 @@ class Report:
                 first = (self.paths[index], "; ".join(hints))
             elif first is None and mark == "+" and index in self.paths:
                 first = (self.paths[index], "unexpected span")
+        if moved:
+            return f"span tree mismatch: {moved}", lines
         if first is None:  # pragma: no cover - a failed alignment always marks a line
             first = ([], "no alignment without differences")
         return f"span tree mismatch at {' > '.join(first[0])}: {first[1]}", lines

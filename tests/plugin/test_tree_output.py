@@ -335,3 +335,50 @@ def test_node(trace):
         ]
     )
     result.stdout.no_fnmatch_line("*pytest_harn_trace/*.py*")
+
+
+def test_span_that_lost_its_parent_in_a_bare_thread_is_reported_as_moved(pytester):
+    pytester.makepyfile(
+        '''
+import threading
+
+from pytest_harn_trace import span
+
+
+def call_tool():
+    with span("tool_call", "tool-1"):
+        pass
+
+
+def test_agent(trace, mock_clock):
+    with span("pipeline", "main"):
+        worker = threading.Thread(target=call_tool)
+        worker.start()
+        worker.join()
+    trace.assert_tree("""
+        pipeline main
+          tool_call tool-1
+    """)
+'''
+    )
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    lost = "(its parent context was lost: started in a fresh context or a bare thread?)"
+    result.stdout.fnmatch_lines(
+        message_lines(
+            [
+                f"span tree mismatch: tool_call tool-1 expected under pipeline main, "
+                f"found as a root {lost}",
+                "",
+                LEGEND,
+                "+ tool_call tool-1 0ms",
+                f"?   expected under pipeline main {lost}",
+                "  pipeline main 0ms",
+                "-   tool_call tool-1",
+                "?     found as a root",
+            ]
+        ),
+        consecutive=True,
+    )

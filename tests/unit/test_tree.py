@@ -1247,7 +1247,7 @@ def test_pass_or_fail_agrees_with_brute_force(spans, pattern, ordered, exact):
         assert_span_tree(spans, pattern, ordered=ordered, exact=exact)
         passed = True
     except AssertionError as error:
-        assert str(error).startswith("span tree mismatch at ")
+        assert str(error).startswith("span tree mismatch")
         passed = False
 
     assert passed == reference_match(spans, pattern, ordered=ordered, exact=exact)
@@ -1309,3 +1309,49 @@ def test_format_summary_output_always_matches_its_own_spans(spans, durations):
 
     assert_span_tree(spans, summary)
     assert_span_tree(spans, "\n".join("        " + line for line in summary.split("\n")))
+
+
+# --- spans that moved ---------------------------------------------------------
+
+
+def test_a_span_found_as_a_root_instead_of_under_its_parent_is_reported_as_moved():
+    spans = [
+        make_span(2, None, "tool_call", "tool-1", 5),
+        make_span(3, 1, "llm_call", "plan", 2),
+        make_span(1, None, "pipeline", "main", 9),
+    ]
+
+    message = failure(spans, "pipeline main\n  llm_call plan\n  tool_call tool-1")
+
+    assert message.splitlines() == [
+        "span tree mismatch: tool_call tool-1 expected under pipeline main, found as a root "
+        "(its parent context was lost: started in a fresh context or a bare thread?)",
+        "",
+        LEGEND,
+        "+ tool_call tool-1 5ms",
+        "?   expected under pipeline main (its parent context was lost: started in a fresh "
+        "context or a bare thread?)",
+        "  pipeline main 9ms",
+        "    llm_call plan 2ms",
+        "-   tool_call tool-1",
+        "?     found as a root",
+    ]
+
+
+def test_a_span_found_under_another_parent_is_reported_as_moved_there():
+    spans = [
+        make_span(3, 2, "tool_call", "search"),
+        make_span(2, 1, "step", "other"),
+        make_span(4, 1, "step", "mine"),
+        make_span(1, None, "pipeline", "main"),
+    ]
+
+    message = failure(
+        spans, "pipeline main\n  step other\n  step mine\n    tool_call search", exact=True
+    )
+
+    assert message.splitlines()[0] == (
+        "span tree mismatch: tool_call search expected under pipeline main > step mine, "
+        "found under pipeline main > step other"
+    )
+    assert "?       expected under pipeline main > step mine" in message.splitlines()
