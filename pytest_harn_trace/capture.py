@@ -316,6 +316,19 @@ class TraceCapture:
             _normalize(dicts)
         return dicts
 
+    def check_snapshot(self) -> None:
+        """Raise ``RealClockError`` if a snapshot of this capture would change from run to run.
+
+        That is, when durations are kept but spans were timed by the real clock.
+        """
+        __tracebackhide__ = True
+        if self._durations and self.real_clock:
+            raise RealClockError(
+                "this trace was timed by the real clock, so its durations and times change "
+                f"from run to run and a snapshot of it would be flaky; {REAL_CLOCK_ADVICE}, "
+                "or leave durations out: assert trace.without_durations() == trace_snapshot"
+            )
+
     def snapshot_dicts(self) -> list[dict[str, Any]]:
         """Return the normalized, redacted dicts a snapshot stores.
 
@@ -323,12 +336,7 @@ class TraceCapture:
             RealClockError: when durations are kept but spans were timed by the
                 real clock, whose readings change from run to run.
         """
-        if self._durations and self.real_clock:
-            raise RealClockError(
-                "this trace was timed by the real clock, so its durations and times change "
-                f"from run to run and a snapshot of it would be flaky; {REAL_CLOCK_ADVICE}, "
-                "or leave durations out: assert trace.without_durations() == trace_snapshot"
-            )
+        self.check_snapshot()
         dicts = self.to_dicts(normalize=True)
         if not self._durations:
             for data in dicts:

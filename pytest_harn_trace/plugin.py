@@ -18,7 +18,11 @@ from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
 from pytest_harn_trace.orphans import draw_orphans
-from pytest_harn_trace.snapshot import TraceJsonSnapshotExtension, TraceSummarySnapshotExtension
+from pytest_harn_trace.snapshot import (
+    TraceJsonSnapshotExtension,
+    TraceSummarySnapshotExtension,
+    trace_snapshot_assertion,
+)
 from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
 __all__ = [
@@ -374,13 +378,13 @@ def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
 @pytest.fixture(name="trace_snapshot")
 def trace_snapshot_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshot of a trace's summary as a ``.txt`` file: ``assert trace == trace_snapshot``."""
-    return snapshot.use_extension(TraceSummarySnapshotExtension)
+    return trace_snapshot_assertion(snapshot, TraceSummarySnapshotExtension)
 
 
 @pytest.fixture(name="trace_json_snapshot")
 def trace_json_snapshot_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshot of a trace's normalized span dicts as ``.json``: ``assert trace == ...``."""
-    return snapshot.use_extension(TraceJsonSnapshotExtension)
+    return trace_snapshot_assertion(snapshot, TraceJsonSnapshotExtension)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -91,6 +91,49 @@ def test_changed_trace_fails_with_a_diff(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*- *llm_call gpt-4 30ms*", "*+ *llm_call gpt-4 31ms*"])
 
 
+def test_changed_long_trace_shows_the_whole_line_diff_without_vv(
+    pytester: pytest.Pytester,
+) -> None:
+    agent = """
+        from pytest_harn_trace import span
+
+        def test_agent(trace, mock_clock, trace_snapshot):
+            with span("pipeline", "main"):
+                for step in range(30):
+                    with span("step", f"step-{step}"):
+                        mock_clock.advance(SLOW if step == 25 else 1)
+            assert trace == trace_snapshot
+        """
+    pytester.makepyfile(test_agent=agent.replace("SLOW", "1"))
+    pytester.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    pytester.makepyfile(test_agent=agent.replace("SLOW", "2"))
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([">       assert trace == trace_snapshot"])
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: trace snapshot 'test_agent' differs from the trace ('-' "
+            "snapshot, '+' trace; pytest --snapshot-update accepts the trace):",
+            "E       - Trace: 31 spans, 30ms total",
+            "E       + Trace: 31 spans, 31ms total",
+            "E         ",
+            "E       - pipeline main 30ms",
+            "E       + pipeline main 31ms",
+            *(f"E           step step-{step} 1ms" for step in range(25)),
+            "E       -   step step-25 1ms",
+            "E       +   step step-25 2ms",
+            *(f"E           step step-{step} 1ms" for step in range(26, 30)),
+            "",
+            "test_agent.py:8: AssertionError",
+        ],
+        consecutive=True,
+    )
+    result.stdout.no_fnmatch_line("*truncated*")
+    result.stdout.fnmatch_lines(["*1 snapshot failed*"])
+
+
 def test_real_clock_trace_is_refused_with_advice(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -104,15 +147,44 @@ def test_real_clock_trace_is_refused_with_advice(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("--snapshot-update")
     result.assert_outcomes(failed=1)
+    # The error itself, whole, at the user's line: not a syrupy diff cut by pytest.
     result.stdout.fnmatch_lines(
         [
-            "*RealClockError: this trace was timed by the real clock, so its durations and "
-            "times change from run to run and a snapshot of it would be flaky; use the "
-            "mock_clock fixture (or mark the test @pytest.mark.harn_trace), or leave "
-            "durations out: assert trace.without_durations() == trace_snapshot*",
+            ">       assert trace == trace_snapshot",
+            "E       pytest_harn_trace.RealClockError: this trace was timed by the real clock, "
+            "so its durations and times change from run to run and a snapshot of it would be "
+            "flaky; use the mock_clock fixture (or mark the test @pytest.mark.harn_trace), or "
+            "leave durations out: assert trace.without_durations() == trace_snapshot",
+            "",
+            "test_real_clock_trace_is_refused_with_advice.py:*: RealClockError",
         ]
     )
+    result.stdout.no_fnmatch_line("*received*")
     assert not (pytester.path / "__snapshots__").exists()
+
+
+def test_a_refused_trace_keeps_its_stored_snapshot(pytester: pytest.Pytester) -> None:
+    agent = """
+        from pytest_harn_trace import span
+
+        def test_agent(trace, trace_snapshot, request):
+            CLOCK
+            with span("pipeline", "main"):
+                pass
+            assert trace_snapshot == trace  # either side
+        """
+    pytester.makepyfile(test_agent=agent.replace("CLOCK", 'request.getfixturevalue("mock_clock")'))
+    pytester.runpytest("--snapshot-update").assert_outcomes(passed=1)
+    stored = pytester.path / "__snapshots__" / "test_agent" / "test_agent.txt"
+    assert stored.exists()
+    pytester.makepyfile(test_agent=agent.replace("CLOCK", "pass"))
+
+    result = pytester.runpytest("--snapshot-update")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E       pytest_harn_trace.RealClockError: this trace was *"])
+    result.stdout.no_fnmatch_line("*unused*")
+    assert stored.exists()
 
 
 def test_without_durations_snapshots_a_real_clock_trace(pytester: pytest.Pytester) -> None:
@@ -200,9 +272,13 @@ def test_trace_snapshots_take_only_the_trace_itself(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            f"*TypeError: {fixture} stores a trace: compare the trace fixture itself "
+            f">       assert {data} == {fixture}",
+            f"E       TypeError: {fixture} stores a trace: compare the trace fixture itself "
             f"(assert trace == {fixture}, or trace.without_durations() without a mock "
-            f"clock), not {type_name}*"
+            f"clock), not {type_name}",
+            "",
+            "test_trace_snapshots_take_only_the_trace_itself.py:*: TypeError",
         ]
     )
+    result.stdout.no_fnmatch_line("*received*")
     assert not (pytester.path / "__snapshots__").exists()
