@@ -218,7 +218,7 @@ async def test_trace_wait_for_async_times_out_in_virtual_time(
     found = await trace.wait_for_async("tool_call", "late", timeout=10)
     assert found.duration_ms == 500
     assert mock_clock.monotonic_ms == 3500
-    with pytest.raises(TimeoutError, match=r"no span matching \(kind='llm_call'\) ended within"):
+    with pytest.raises(TimeoutError, match=r'no span matching \(kind="llm_call"\) ended within'):
         await trace.wait_for_async("llm_call", timeout=60)
     assert mock_clock.monotonic_ms == 63_500
     await task

@@ -103,7 +103,7 @@ def test_wait_for_times_out_listing_the_spans(tracing: SpanCollector) -> None:
         pass
     with pytest.raises(
         TimeoutError,
-        match=r"no span matching \(kind='llm_call', name='gpt'\) ended within 0.01 s; "
+        match=r'no span matching \(kind="llm_call", name="gpt"\) ended within 0.01 s; '
         r"completed spans:\n  span 1: step plan",
     ):
         capture.wait_for("llm_call", "gpt", timeout=0.01)
