@@ -178,22 +178,36 @@ class Report:
         """
         aligner, forest = self.aligner, self.aligner.forest
         loose = [index for index, mark in enumerate(self.marks) if mark in "+~"]
+        # Nodes with a plain kind and name (the usual case) look up only spans with both.
+        by_label: dict[tuple[object, str], list[int]] = {}
+        for index in loose:
+            span = forest.spans[index]
+            by_label.setdefault((span.kind, span.name), []).append(index)
+        claimed: set[int] = set()
         headline = ""
         for position, (where, neg_depth, order, node, path, note) in enumerate(self.inserts):
-            if note or not loose:  # explained at its own level already
-                continue
             parent = self.insert_parents[position]
-            if parent < 0 and not aligner.exact:
-                continue  # an expected root may be any span: none stands elsewhere
+            if note or (parent < 0 and not aligner.exact):
+                # Explained at its own level already; or an expected root with
+                # exact=False, which may be any span, so none stands elsewhere.
+                continue
+            if isinstance(node.kind, SpanKind) and isinstance(node.name, str):
+                candidates = by_label.get((node.kind, node.name), [])
+            else:
+                candidates = loose
             # Elsewhere: outside the expected parent's subtree (inside, _hint explains).
             low, high = aligner.span_range(parent)
-            elsewhere = [i for i in loose if not low <= i < high or forest.parent[i] >= 0 > parent]
+            elsewhere = [
+                i
+                for i in candidates
+                if i not in claimed and (not low <= i < high or forest.parent[i] >= 0 > parent)
+            ]
             found = next((i for i in elsewhere if aligner.perfect(node, i) is not None), -1)
             if found < 0:
                 found = next((i for i in elsewhere if aligner.local(node, i) == (True, [])), -1)
             if found < 0:
                 continue
-            loose.remove(found)
+            claimed.add(found)
             expected_at = f"under {' > '.join(path[:-1])}" if len(path) > 1 else "as a root"
             found_at = self._where(found)
             lost = _LOST_CONTEXT if len(path) > 1 and forest.parent[found] < 0 else ""
