@@ -74,11 +74,11 @@ def find_orphans(spans: Sequence[Span], open_spans: Iterable[Sequence[Any]] = ()
     result = []
     for parent_id, members in groups.items():
         record = opened.get(parent_id)
-        if record is not None:
+        if parent_id in by_id:  # the walk up came back to it
+            reason = f"span {parent_id} is its own ancestor (repeated span ids)"
+        elif record is not None:
             kind = record[1].value if isinstance(record[1], SpanKind) else record[1]
             reason = f"parent span {parent_id} {kind} {record[2]!r} is still open"
-        elif parent_id in by_id:
-            reason = f"span {parent_id} is its own ancestor (repeated span ids)"
         else:
             reason = f"parent span {parent_id} is not among the spans"
         result.append(Orphans(parent_id, reason, members))

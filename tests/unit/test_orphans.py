@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from pytest_harn_trace.model import Span, SpanKind
 from pytest_harn_trace.orphans import Orphans, draw_orphans, find_orphans, open_spans_of
+from pytest_harn_trace.summary import format_summary
 
 
 def make_span(span_id, parent_id, kind="step", name="s"):
@@ -72,3 +76,59 @@ def test_open_spans_are_read_from_a_capture_or_a_collector_or_nothing():
     assert open_spans_of(Capture()) == records
     assert open_spans_of(Collector()) == records
     assert open_spans_of([make_span(1, None)]) == []
+
+
+@st.composite
+def traces(draw):
+    """Spans with unique ids whose parents are other spans, open spans or unknown ids."""
+    count = draw(st.integers(0, 12))
+    ids = draw(st.permutations(range(1, count + 1)))
+    parents = st.none() | st.integers(1, count + 4)  # ids above count are not recorded
+    return [make_span(span_id, draw(parents)) for span_id in ids]
+
+
+@given(traces())
+def test_orphans_are_exactly_the_spans_the_summary_leaves_out(spans):
+    open_records = [(span_id, SpanKind.PIPELINE, "open") for span_id in range(1, 40, 3)]
+    groups = find_orphans(spans, open_records)
+
+    by_id = {span.span_id: span for span in spans}
+    drawn = {span.span_id for span in spans if span.parent_id is None}
+    grew = True
+    while grew:
+        grew = False
+        for span in spans:
+            if span.span_id not in drawn and span.parent_id in drawn:
+                drawn.add(span.span_id)
+                grew = True
+    summary_lines = format_summary(spans).splitlines()[2:] if spans else []
+    assert len(summary_lines) == len(drawn)
+
+    expected: dict[int, list[Span]] = {}
+    looping = []
+    for span in spans:
+        if span.span_id in drawn:
+            continue
+        top, seen = span, set()
+        while top.parent_id in by_id and top.span_id not in seen:
+            seen.add(top.span_id)
+            top = by_id[top.parent_id]
+        if top.span_id in seen:
+            looping.append(span)  # hangs from a loop of parents, whichever span starts it
+        else:
+            expected.setdefault(top.parent_id, []).append(span)
+    found = {group.parent_id: group.spans for group in groups if group.parent_id not in by_id}
+    assert found == expected
+    assert [
+        span
+        for span in spans
+        for group in groups
+        if group.parent_id in by_id and span in group.spans
+    ] == looping
+    for group in groups:
+        if group.parent_id in by_id:
+            assert group.reason.endswith("is its own ancestor (repeated span ids)")
+        elif group.parent_id % 3 == 1:
+            assert group.reason == f"parent span {group.parent_id} pipeline 'open' is still open"
+        else:
+            assert group.reason == f"parent span {group.parent_id} is not among the spans"
