@@ -131,6 +131,23 @@ class TraceCapture:
         """Whether any span was started on the real clock, so its timings vary by run."""
         return self._collector.used_real_clock
 
+    @property
+    def otel_tracer_provider(self) -> Any:
+        """An OpenTelemetry SDK ``TracerProvider`` whose spans land in this trace.
+
+        For instrumentation that takes a provider instead of using the global
+        one. Needs the ``[otel]`` extra.
+        """
+        __tracebackhide__ = True
+        try:
+            from pytest_harn_trace.otel import tracer_provider
+        except ImportError:
+            raise ImportError(
+                "trace.otel_tracer_provider needs OpenTelemetry's SDK, which is not installed; "
+                "install the extra: pip install 'pytest-harn-trace[otel]'"
+            ) from None
+        return tracer_provider()
+
     def clear(self) -> None:
         """Drop the completed spans; open spans carry on."""
         self._collector.take_spans()

@@ -333,6 +333,18 @@ class SpanCollector:
             span[_EVENTS] = [event]
         return True
 
+    def _retag(self, span_id: int, kind: SpanKind, name: str, parent_id: int | None) -> None:
+        """Change an open span's kind, name and parent; a no-op for a span that is not open.
+
+        For bridges (OpenTelemetry) that learn a span's kind and name only from
+        attributes set after it started, and whose parent comes from their own context.
+        """
+        span = self._open.get(span_id)
+        if span is not None:
+            span[_PARENT_ID] = parent_id
+            span[_KIND] = kind
+            span[_NAME] = name
+
     def open_start_unix_ms(self, span_id: int) -> int | None:
         """Return the wall-clock start of an open span, or ``None``."""
         span = self._open.get(_check_span_id("open_start_unix_ms", span_id))
@@ -416,6 +428,21 @@ class SpanCollector:
     def spans(self) -> list[Span]:
         """Return the completed spans in completion order (a copy)."""
         return self._completed[:]
+
+    def completed_span(self, span_id: int) -> Span | None:
+        """Return the completed span ``span_id``, looking from the newest; ``None`` if absent.
+
+        For sinks at ``harn_span_end``, where the span just ended is the newest.
+        """
+        completed = self._completed
+        for index in range(len(completed) - 1, -1, -1):
+            try:
+                span = completed[index]
+            except IndexError:  # taken meanwhile by another thread
+                return None
+            if span.span_id == span_id:
+                return span
+        return None
 
     def open_spans(self) -> list[tuple[int, SpanKind, str]]:
         """Return ``(span_id, kind, name)`` of each open span, oldest first."""

@@ -18,6 +18,7 @@ from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
 from pytest_harn_trace.orphans import draw_orphans
+from pytest_harn_trace.otel_plugin import start_otel_capture
 from pytest_harn_trace.snapshot import (
     TraceJsonSnapshotExtension,
     TraceSummarySnapshotExtension,
@@ -32,6 +33,9 @@ __all__ = [
     "trace_json_snapshot_fixture",
     "trace_snapshot_fixture",
 ]
+
+# The trace fixture's OpenTelemetry capture: hooks and ini options of its own.
+pytest_plugins = ["pytest_harn_trace.otel_plugin"]
 
 DEFAULT_WALL_MS = 1_700_000_000_000
 """The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
@@ -347,6 +351,7 @@ def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
         hook.pytest_harn_trace_redact(span=span)
 
     capture = TraceCapture(collector, redact=redact)
+    start_otel_capture(request, collector)
     stash = request.node.stash
     stash[_capture_key] = capture
     was_enabled = _collector.swap_enabled(True)

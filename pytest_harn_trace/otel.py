@@ -1,0 +1,456 @@
+"""OpenTelemetry spans as Harn spans: the capture bridge (optional extra ``[otel]``).
+
+One :class:`HarnSpanProcessor` is attached, once, to each SDK
+``TracerProvider`` the plugin finds (processors cannot be removed, so it stays
+and does nothing while tracing is off). It routes every span to the collector
+bound to the context where the span started, as ``use_collector`` does for
+spans recorded through this package, so an OpenTelemetry span started inside
+``with span(...)`` is its child and the other way round.
+
+Kinds, names and metadata follow :mod:`pytest_harn_trace.otel_mapping`. The
+other direction, Harn spans to OpenTelemetry, is :class:`OtelExportSink`.
+No private OpenTelemetry global is read or written.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, final
+
+try:
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace import Span as SdkSpan
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+    from opentelemetry.trace import StatusCode
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the extra
+    raise ImportError(
+        "pytest_harn_trace.otel needs OpenTelemetry's SDK, which is not installed; "
+        "install the extra: pip install 'pytest-harn-trace[otel]'"
+    ) from exc
+
+from pytest_harn_trace import collector as _collector
+from pytest_harn_trace import events as _events
+from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.jsonvalue import json_value
+from pytest_harn_trace.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.otel_mapping import (
+    OtelSpanMapping,
+    ValueNormalizer,
+    map_kind_and_name,
+    metadata_from_attributes,
+)
+
+__all__ = [
+    "HarnSpanProcessor",
+    "OtelExportSink",
+    "OtelProviderError",
+    "OtelSpanHook",
+    "attach",
+    "capture_global_provider",
+    "configure_capture",
+    "spans_from_otel",
+    "tracer_provider",
+]
+
+OtelSpanHook = Callable[[ReadableSpan, OtelSpanMapping], object]
+"""Called with each ended OpenTelemetry span and its mapping, to edit the mapping in place."""
+
+_WHERE = "OpenTelemetry span"
+# Set while the export sink drives OpenTelemetry, so the processor doesn't
+# capture its spans back; set while the processor drives a collector, so the
+# export sink doesn't export captured spans again.
+_exporting: ContextVar[bool] = ContextVar("harn_otel_exporting", default=False)
+_capturing: ContextVar[bool] = ContextVar("harn_otel_capturing", default=False)
+
+
+class OtelProviderError(RuntimeError):
+    """The global OpenTelemetry ``TracerProvider`` is not one whose spans can be captured."""
+
+
+@final
+class _CaptureState:
+    """What the bridge knows about one collector: its settings and the ids it mapped."""
+
+    __slots__ = ("by_otel", "keep_content", "normalizer", "on_span", "parents", "raw_ids")
+
+    def __init__(
+        self, *, keep_content: bool = False, raw_ids: bool = False, on_span: OtelSpanHook | None
+    ) -> None:
+        self.keep_content = keep_content
+        self.raw_ids = raw_ids
+        self.on_span = on_span
+        self.normalizer = ValueNormalizer()
+        self.by_otel: dict[int, int] = {}
+        """OpenTelemetry span id -> Harn span id."""
+        self.parents: dict[int, int | None] = {}
+        """Harn span id of each captured span -> the parent it was given."""
+
+
+_states: weakref.WeakKeyDictionary[SpanCollector, _CaptureState] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+
+
+def configure_capture(
+    collector: SpanCollector,
+    *,
+    keep_content: bool = False,
+    raw_ids: bool = False,
+    on_span: OtelSpanHook | None = None,
+) -> None:
+    """Set how OpenTelemetry spans are captured into ``collector``.
+
+    Args:
+        collector: The collector (the ``trace`` fixture configures its own).
+        keep_content: Keep bulky content attributes (messages, instructions,
+            tool definitions) instead of leaving them out.
+        raw_ids: Keep ids, UUIDs and ULIDs as they are instead of replacing
+            them with placeholders such as ``<conversation_id_1>``.
+        on_span: Called with each ended span and its mapping, to edit it.
+    """
+    state = _CaptureState(keep_content=keep_content, raw_ids=raw_ids, on_span=on_span)
+    with _states_lock:
+        _states[collector] = state
+
+
+def _state_for(collector: SpanCollector) -> _CaptureState:
+    state = _states.get(collector)
+    if state is None:
+        with _states_lock:
+            state = _states.setdefault(collector, _CaptureState(on_span=None))
+    return state
+
+
+@final
+class HarnSpanProcessor(SpanProcessor):
+    """Records each OpenTelemetry span in the collector of the context it started in.
+
+    Inert while tracing is off: tests that don't use ``trace`` pay one flag test.
+    """
+
+    def __init__(self) -> None:
+        # OpenTelemetry span id -> (collector, state, Harn id, provisional kind, name).
+        self._open: dict[int, tuple[SpanCollector, _CaptureState, int, SpanKind, str]] = {}
+        self._last: tuple[SpanCollector, _CaptureState] | None = None
+
+    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
+        """Start the Harn span, under the right parent, in start order."""
+        if not _collector._enabled or _exporting.get():
+            return
+        collector = _collector._bound.get() or _collector._current
+        last = self._last
+        if last is not None and last[0] is collector:
+            state = last[1]
+        else:
+            state = _state_for(collector)
+            self._last = (collector, state)
+        attributes = span.attributes or {}
+        kind, name = map_kind_and_name(span.name, attributes)
+        otel_parent = span.parent
+        parent = None if otel_parent is None else state.by_otel.get(otel_parent.span_id)
+        active = collector.current_span_id()
+        nearest = active
+        captured = state.parents
+        # An OpenTelemetry span on our stack that is not OpenTelemetry's parent
+        # was started without becoming current: look past it.
+        while nearest is not None and nearest != parent and nearest in captured:
+            nearest = captured[nearest]
+        if nearest is not None and (parent is None or nearest > parent):
+            parent = nearest
+        links = _links(span.links, state, collector) if span.links else ()
+        if _events._sinks:
+            token = _capturing.set(True)
+            try:
+                span_id = collector._start(kind, name, links, True, _WHERE)
+            finally:
+                _capturing.reset(token)
+        else:
+            span_id = collector._start(kind, name, links, True, _WHERE)
+        if parent != active:
+            collector._retag(span_id, kind, name, parent)
+        context = span.context
+        if context is not None:
+            state.by_otel[context.span_id] = span_id
+            self._open[context.span_id] = (collector, state, span_id, kind, name)
+        captured[span_id] = parent
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Give the Harn span its kind, name, metadata, status and events, and end it."""
+        context = span.context
+        entry = None if context is None else self._open.pop(context.span_id, None)
+        if entry is None:
+            return
+        collector, state, span_id, kind, name = entry
+        attributes = span.attributes or {}
+        new_kind, new_name = map_kind_and_name(span.name, attributes)
+        metadata = metadata_from_attributes(attributes, keep_content=state.keep_content)
+        status = span.status.status_code
+        if status is StatusCode.ERROR:
+            metadata["status"] = "error"
+            metadata["error"] = _error_text(span)
+        elif status is StatusCode.OK:
+            metadata["status"] = "ok"
+        if not state.raw_ids:
+            state.normalizer.normalize(metadata)
+        if state.on_span is not None:
+            new_kind, new_name, metadata = _apply_hook(state.on_span, span, new_kind, new_name, metadata)
+        if new_kind is not kind or new_name != name:
+            collector._retag(span_id, new_kind, new_name, state.parents.get(span_id))
+        collector._add_checked_metadata(span_id, metadata)
+        for event in span.events:
+            event_attributes = dict(event.attributes or {})
+            if not state.keep_content:
+                event_attributes.pop("exception.stacktrace", None)
+            if not state.raw_ids and event_attributes:
+                event_attributes = {k: json_value(v, _WHERE, span_id, k) for k, v in event_attributes.items()}
+                state.normalizer.normalize(event_attributes)
+            collector.record_event(span_id, event.name, event_attributes)
+        if _events._sinks:
+            token = _capturing.set(True)
+            try:
+                collector.end(span_id)
+            finally:
+                _capturing.reset(token)
+        else:
+            collector.end(span_id)
+
+    def shutdown(self) -> None:
+        """Nothing to release: spans went to their collectors as they ended."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered."""
+        return True
+
+
+def _links(
+    links: Sequence[Any], state: _CaptureState, collector: SpanCollector
+) -> tuple[SpanLink, ...]:
+    """Links to the captured spans among ``links``; links to spans never captured are left out."""
+    out = []
+    for link in links:
+        target = state.by_otel.get(link.context.span_id)
+        if target is not None:
+            attributes = {str(k): _link_text(v) for k, v in (link.attributes or {}).items()}
+            out.append(SpanLink(collector.trace_id, str(target), attributes))
+    return tuple(out)
+
+
+def _link_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _error_text(span: ReadableSpan) -> str:
+    """``"<ExceptionType>: <message>"`` from the last exception event, as ``span()`` writes it."""
+    for event in reversed(span.events):
+        if event.name == "exception" and event.attributes:
+            exc_type = str(event.attributes.get("exception.type", "Exception")).rsplit(".", 1)[-1]
+            message = str(event.attributes.get("exception.message", ""))
+            return f"{exc_type}: {message}" if message else exc_type
+    return span.status.description or "error"
+
+
+def _apply_hook(
+    hook: OtelSpanHook,
+    span: ReadableSpan,
+    kind: SpanKind,
+    name: str,
+    metadata: dict[str, JsonValue],
+) -> tuple[SpanKind, str, dict[str, JsonValue]]:
+    mapping = OtelSpanMapping(kind, name, metadata)
+    hook(span, mapping)
+    where = f"pytest_harn_trace_otel_span({span.name!r})"
+    try:
+        new_kind = SpanKind.parse(mapping.kind)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where} set kind: {exc}") from None
+    new_name: object = mapping.name
+    if not isinstance(new_name, str):
+        raise TypeError(f"{where} set name to {type(new_name).__name__}; a span name is a str")
+    if not isinstance(mapping.metadata, Mapping):
+        raise TypeError(
+            f"{where} set metadata to {type(mapping.metadata).__name__}; use a dict of JSON values"
+        )
+    checked = {key: json_value(value, where, None, key) for key, value in mapping.metadata.items()}
+    return new_kind, str(new_name), checked
+
+
+# -- providers --------------------------------------------------------------------
+
+_PROCESSOR = HarnSpanProcessor()
+_attached: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+_attach_lock = threading.Lock()
+_own_provider: TracerProvider | None = None
+
+
+def attach(provider: TracerProvider) -> TracerProvider:
+    """Attach the capture processor to an SDK ``provider``, once; return ``provider``.
+
+    Raises:
+        TypeError: when ``provider`` is not an SDK ``TracerProvider``.
+    """
+    if not isinstance(provider, TracerProvider):
+        raise TypeError(
+            f"attach expects an SDK TracerProvider (opentelemetry.sdk.trace.TracerProvider), "
+            f"got {_type_name(provider)}"
+        )
+    with _attach_lock:
+        if provider not in _attached:
+            provider.add_span_processor(_PROCESSOR)
+            _attached.add(provider)
+    return provider
+
+
+@final
+class _WhileTracing(Sampler):
+    """Records spans only while tracing is on, so code outside ``trace`` tests pays nothing."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        if _collector._enabled:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE)
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "HarnWhileTracing"
+
+
+def tracer_provider() -> TracerProvider:
+    """Return this package's SDK ``TracerProvider``, wired to the ``trace`` fixture.
+
+    One per process: its spans land in the trace of the test (the collector of
+    the context) that starts them, and it records nothing while tracing is
+    off. Pass it to an instrumentor that takes a provider
+    (``trace.otel_tracer_provider`` in a test).
+    """
+    global _own_provider
+    with _attach_lock:
+        if _own_provider is None:
+            provider = TracerProvider(sampler=_WhileTracing(), shutdown_on_exit=False)
+            provider.add_span_processor(_PROCESSOR)
+            _attached.add(provider)
+            _own_provider = provider
+        return _own_provider
+
+
+def _sdk_provider(provider: object) -> TracerProvider | None:
+    if isinstance(provider, TracerProvider):
+        return provider
+    # Logfire's ProxyTracerProvider wraps the SDK provider it configured.
+    inner = getattr(provider, "provider", None)
+    return inner if isinstance(inner, TracerProvider) else None
+
+
+def capture_global_provider() -> TracerProvider:
+    """Make the global ``TracerProvider``'s spans reach the ``trace`` fixture; return it.
+
+    An SDK provider (or Logfire's proxy around one) gets the capture processor.
+    When no provider was set, this package's :func:`tracer_provider` becomes
+    the global one: from then on the application cannot set its own.
+
+    Raises:
+        OtelProviderError: when the global provider is of another kind.
+    """
+    current = otel_trace.get_tracer_provider()
+    sdk = _sdk_provider(current)
+    if sdk is None and isinstance(current, otel_trace.ProxyTracerProvider):
+        otel_trace.set_tracer_provider(tracer_provider())
+        current = otel_trace.get_tracer_provider()
+        sdk = _sdk_provider(current)
+    if sdk is None:
+        raise OtelProviderError(
+            f"the global OpenTelemetry TracerProvider is {_type_name(current)}, not an SDK "
+            "TracerProvider, so the trace fixture cannot see its spans; set an "
+            "opentelemetry.sdk.trace.TracerProvider as the global provider before the tests "
+            "run, give your instrumentation trace.otel_tracer_provider, or turn "
+            "OpenTelemetry capture off with the ini option harn_trace_otel = off"
+        )
+    return attach(sdk)
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+# -- reading finished spans ---------------------------------------------------------
+
+
+def spans_from_otel(
+    spans: Iterable[ReadableSpan], *, keep_content: bool = False, raw_ids: bool = False
+) -> list[Span]:
+    """Return finished OpenTelemetry spans (an ``InMemorySpanExporter``'s) as Harn spans.
+
+    Timings come from the spans' own timestamps; ids are given in start order
+    from 1; the list keeps the order given (completion order, for an
+    exporter), which is the order siblings appear in a tree.
+    """
+    finished = list(spans)
+    trace_id = SpanCollector().trace_id
+    order = sorted(range(len(finished)), key=lambda index: finished[index].start_time or 0)
+    ids: dict[int, int] = {}
+    for harn_id, index in enumerate(order, start=1):
+        context = finished[index].context
+        if context is not None:
+            ids[context.span_id] = harn_id
+    normalizer = ValueNormalizer()
+    out = []
+    for index, otel_span in enumerate(finished):
+        context = otel_span.context
+        span_id = ids[context.span_id] if context is not None else order.index(index) + 1
+        start_ns = otel_span.start_time or 0
+        end_ns = otel_span.end_time or start_ns
+        attributes = otel_span.attributes or {}
+        kind, name = map_kind_and_name(otel_span.name, attributes)
+        metadata = metadata_from_attributes(attributes, keep_content=keep_content)
+        if otel_span.status.status_code is StatusCode.ERROR:
+            metadata["status"] = "error"
+            metadata["error"] = _error_text(otel_span)
+        elif otel_span.status.status_code is StatusCode.OK:
+            metadata["status"] = "ok"
+        if not raw_ids:
+            normalizer.normalize(metadata)
+        parent = otel_span.parent
+        links = tuple(
+            SpanLink(trace_id, str(ids[link.context.span_id]))
+            for link in otel_span.links
+            if link.context.span_id in ids
+        )
+        events = tuple(
+            SpanEvent(
+                event.name,
+                event.timestamp // 1_000_000,
+                max(event.timestamp - start_ns, 0) // 1_000_000,
+                {
+                    key: json_value(value, "spans_from_otel", span_id, key)
+                    for key, value in (event.attributes or {}).items()
+                    if keep_content or key != "exception.stacktrace"
+                },
+            )
+            for event in otel_span.events
+        )
+        out.append(
+            Span(
+                trace_id,
+                span_id,
+                None if parent is None else ids.get(parent.span_id),
+                kind,
+                name,
+                0,
+                start_ns // 1_000_000,
+                (end_ns - start_ns) // 1_000_000,
+                metadata,
+                links,
+                events,
+            )
+        )
+    return out
+
+
+from pytest_harn_trace.otel_export import OtelExportSink  # noqa: E402  (needs this module)
