@@ -27,6 +27,7 @@ try:
     from opentelemetry.sdk.trace import Span as SdkSpan
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
     from opentelemetry.trace import StatusCode
+    from opentelemetry.util.types import Attributes
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the extra
     raise ImportError(
         "pytest_harn_trace.otel needs OpenTelemetry's SDK, which is not installed; "
@@ -312,10 +313,21 @@ def attach(provider: TracerProvider) -> TracerProvider:
 class _WhileTracing(Sampler):
     """Records spans only while tracing is on, so code outside ``trace`` tests pays nothing."""
 
-    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: otel_trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[otel_trace.Link] | None = None,
+        trace_state: otel_trace.TraceState | None = None,
+    ) -> SamplingResult:
+        # The sampler's result carries the span's attributes and trace state.
+        parent_state = otel_trace.get_current_span(parent_context).get_span_context().trace_state
         if _collector._enabled:
-            return SamplingResult(Decision.RECORD_AND_SAMPLE)
-        return SamplingResult(Decision.DROP)
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent_state)
+        return SamplingResult(Decision.DROP, None, parent_state)
 
     def get_description(self) -> str:
         return "HarnWhileTracing"
