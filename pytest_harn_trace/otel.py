@@ -14,10 +14,8 @@ No private OpenTelemetry global is read or written.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any, final
 
 try:
@@ -36,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace import events as _events
+from pytest_harn_trace import otel_state
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.jsonvalue import json_value
 from pytest_harn_trace.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
@@ -62,11 +61,8 @@ OtelSpanHook = Callable[[ReadableSpan, OtelSpanMapping], object]
 """Called with each ended OpenTelemetry span and its mapping, to edit the mapping in place."""
 
 _WHERE = "OpenTelemetry span"
-# Set while the export sink drives OpenTelemetry, so the processor doesn't
-# capture its spans back; set while the processor drives a collector, so the
-# export sink doesn't export captured spans again.
-_exporting: ContextVar[bool] = ContextVar("harn_otel_exporting", default=False)
-_capturing: ContextVar[bool] = ContextVar("harn_otel_capturing", default=False)
+_exporting = otel_state.exporting
+_capturing = otel_state.capturing
 
 
 class OtelProviderError(RuntimeError):
@@ -92,8 +88,8 @@ class _CaptureState:
         """Harn span id of each captured span -> the parent it was given."""
 
 
-_states: weakref.WeakKeyDictionary[SpanCollector, _CaptureState] = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
+_states: weakref.WeakKeyDictionary[SpanCollector, _CaptureState] = otel_state.states
+_states_lock = otel_state.lock
 
 
 def configure_capture(
@@ -198,7 +194,9 @@ class HarnSpanProcessor(SpanProcessor):
         if not state.raw_ids:
             state.normalizer.normalize(metadata)
         if state.on_span is not None:
-            new_kind, new_name, metadata = _apply_hook(state.on_span, span, new_kind, new_name, metadata)
+            new_kind, new_name, metadata = _apply_hook(
+                state.on_span, span, new_kind, new_name, metadata
+            )
         if new_kind is not kind or new_name != name:
             collector._retag(span_id, new_kind, new_name, state.parents.get(span_id))
         collector._add_checked_metadata(span_id, metadata)
@@ -207,7 +205,10 @@ class HarnSpanProcessor(SpanProcessor):
             if not state.keep_content:
                 event_attributes.pop("exception.stacktrace", None)
             if not state.raw_ids and event_attributes:
-                event_attributes = {k: json_value(v, _WHERE, span_id, k) for k, v in event_attributes.items()}
+                event_attributes = {
+                    key: json_value(value, _WHERE, span_id, key)
+                    for key, value in event_attributes.items()
+                }
                 state.normalizer.normalize(event_attributes)
             collector.record_event(span_id, event.name, event_attributes)
         if _events._sinks:
@@ -285,10 +286,12 @@ def _apply_hook(
 
 # -- providers --------------------------------------------------------------------
 
-_PROCESSOR = HarnSpanProcessor()
-_attached: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-_attach_lock = threading.Lock()
-_own_provider: TracerProvider | None = None
+with otel_state.lock:
+    _PROCESSOR: HarnSpanProcessor = otel_state.singletons.setdefault(
+        "processor", HarnSpanProcessor()
+    )
+_attached: weakref.WeakSet[TracerProvider] = otel_state.attached
+_attach_lock = otel_state.lock
 
 
 def attach(provider: TracerProvider) -> TracerProvider:
@@ -341,14 +344,14 @@ def tracer_provider() -> TracerProvider:
     off. Pass it to an instrumentor that takes a provider
     (``trace.otel_tracer_provider`` in a test).
     """
-    global _own_provider
     with _attach_lock:
-        if _own_provider is None:
+        provider: TracerProvider | None = otel_state.singletons.get("provider")
+        if provider is None:
             provider = TracerProvider(sampler=_WhileTracing(), shutdown_on_exit=False)
             provider.add_span_processor(_PROCESSOR)
             _attached.add(provider)
-            _own_provider = provider
-        return _own_provider
+            otel_state.singletons["provider"] = provider
+        return provider
 
 
 def _sdk_provider(provider: object) -> TracerProvider | None:
@@ -405,7 +408,26 @@ def spans_from_otel(
     """
     finished = list(spans)
     trace_id = SpanCollector().trace_id
-    order = sorted(range(len(finished)), key=lambda index: finished[index].start_time or 0)
+    parents = {
+        otel_span.context.span_id: otel_span.parent.span_id
+        for otel_span in finished
+        if otel_span.context is not None and otel_span.parent is not None
+    }
+
+    def depth(otel_span: ReadableSpan) -> int:
+        count, seen = 0, set()
+        current = parents.get(otel_span.context.span_id) if otel_span.context else None
+        while current is not None and current not in seen:
+            seen.add(current)
+            count += 1
+            current = parents.get(current)
+        return count
+
+    # Start order; a parent started in the same nanosecond as its child still comes first.
+    order = sorted(
+        range(len(finished)),
+        key=lambda index: (finished[index].start_time or 0, depth(finished[index])),
+    )
     ids: dict[int, int] = {}
     for harn_id, index in enumerate(order, start=1):
         context = finished[index].context

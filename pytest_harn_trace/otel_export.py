@@ -20,7 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link, Status, StatusCode
 
-from pytest_harn_trace import meta
+from pytest_harn_trace import meta, otel_state
 from pytest_harn_trace.collector import SpanCollector, current_collector
 from pytest_harn_trace.events import hookimpl
 from pytest_harn_trace.model import JsonValue, Span
@@ -96,9 +96,7 @@ class OtelExportSink:
         metadata: dict[str, Any],
     ) -> None:
         """Remember the span until its first child or itself ends."""
-        from pytest_harn_trace.otel import _capturing
-
-        if _capturing.get():
+        if otel_state.capturing.get():
             return
         self._table(current_collector())[span_id] = _Pending(
             parent_id, name, kind, metadata.get("links", [])
@@ -107,22 +105,20 @@ class OtelExportSink:
     @hookimpl
     def harn_span_end(self, span_id: int, metadata: dict[str, Any]) -> None:
         """Send the completed span, with its metadata, events and exact end time."""
-        from pytest_harn_trace.otel import _capturing, _exporting
-
-        if _capturing.get():
+        if otel_state.capturing.get():
             return
         collector = current_collector()
         table = self._table(collector)
         completed = collector.completed_span(span_id)
         if completed is None or span_id not in table:
             return
-        token = _exporting.set(True)
+        token = otel_state.exporting.set(True)
         try:
             otel_span = self._started(collector, table, span_id, completed.start_unix_ms)
             if otel_span is not None:
                 _finish(otel_span, completed)
         finally:
-            _exporting.reset(token)
+            otel_state.exporting.reset(token)
 
     def _started(
         self,
@@ -166,10 +162,15 @@ class OtelExportSink:
 
 
 def _finish(otel_span: otel_trace.Span, span: Span) -> None:
+    json_keys = []
     for key, value in span.metadata.items():
         attribute = _attribute(value)
         if attribute is not None:
             otel_span.set_attribute(key, attribute)
+            if type(attribute) is str and type(value) is not str:
+                json_keys.append(key)
+    if json_keys:  # so that reading the span back restores the values
+        otel_span.set_attribute("harn.json_keys", json_keys)
     if span.kind.value == "llm_call":
         for key, name in _GENAI_USAGE.items():
             value = span.metadata.get(key)
@@ -192,8 +193,11 @@ def _finish(otel_span: otel_trace.Span, span: Span) -> None:
 
 
 def _attribute(value: JsonValue) -> Any:
-    """An OpenTelemetry attribute for a JSON value: primitives and flat lists as they are,
-    other values as JSON text; ``None`` is left out."""
+    """Return a JSON value as an OpenTelemetry attribute value (``None``: leave it out).
+
+    Primitives and lists of one primitive type stay as they are; anything else
+    becomes JSON text, listed in ``harn.json_keys`` so reading it back restores it.
+    """
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, list) and value:

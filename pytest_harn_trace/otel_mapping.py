@@ -19,6 +19,8 @@ A rule's name attribute falls back to the OpenTelemetry span name.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import re
 import threading
@@ -36,6 +38,7 @@ __all__ = [
     "metadata_from_attributes",
 ]
 
+_HARN_KEYS: Final = frozenset({"harn.kind", "harn.json_keys"})
 _LLM_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 _AGENT_OPERATIONS: Final = frozenset({"invoke_agent", "create_agent"})
 
@@ -98,7 +101,7 @@ _CANONICAL: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 @dataclass(slots=True)
 class OtelSpanMapping:
-    """The Harn span an OpenTelemetry span becomes; a ``pytest_harn_trace_otel_span`` hook may edit it.
+    """The Harn span an OpenTelemetry span becomes (``pytest_harn_trace_otel_span`` edits it).
 
     Attributes:
         kind: The Harn kind (a :class:`SpanKind` or its name).
@@ -153,6 +156,9 @@ def metadata_from_attributes(
     for key, value in attributes.items():
         if not keep_content and (key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)):
             continue
+        # How this package exported a span (a valid harn.kind, which keys hold JSON text).
+        if key in _HARN_KEYS and (key == "harn.json_keys" or value in SpanKind._value2member_map_):
+            continue
         kind = type(value)
         if kind is str or kind is int or kind is bool:
             metadata[key] = value
@@ -162,6 +168,12 @@ def metadata_from_attributes(
             metadata[key] = [
                 item if type(item) is not float or math.isfinite(item) else None for item in value
             ]
+    json_keys = attributes.get("harn.json_keys")
+    if json_keys:
+        for key in json_keys:
+            if type(metadata.get(key)) is str:
+                with contextlib.suppress(ValueError):
+                    metadata[key] = json.loads(metadata[key])
     for canonical, sources in _CANONICAL:
         if canonical not in metadata:
             for source in sources:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+# Imported at start-up so the bridge's process-wide state outlives re-imports of the bridge.
+from pytest_harn_trace import otel_state  # noqa: F401
 from pytest_harn_trace.collector import SpanCollector
 
 __all__ = ["start_otel_capture"]

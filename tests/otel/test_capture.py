@@ -172,7 +172,9 @@ def test_concurrent_tool_calls_nest_under_the_span_that_started_them(
         with tracer.start_as_current_span(
             "workflow", attributes={"gen_ai.operation.name": "invoke_workflow"}
         ):
-            return await asyncio.gather(tool("search", 0.002), tool("fetch", 0), tool("rank", 0.001))
+            return await asyncio.gather(
+                tool("search", 0.002), tool("fetch", 0), tool("rank", 0.001)
+            )
 
     assert asyncio.run(pipeline()) == ["search", "fetch", "rank"]
     trace.assert_tree("""
@@ -266,7 +268,7 @@ def test_attach_is_once_per_provider_and_checks_its_argument(trace: TraceCapture
     with provider.get_tracer("tests").start_as_current_span("once"):
         pass
     assert [s.name for s in trace.spans] == ["once"]
-    with pytest.raises(TypeError, match=r"attach expects an SDK TracerProvider .*got builtins\.str"):
+    with pytest.raises(TypeError, match=r"expects an SDK TracerProvider .*got builtins\.str"):
         attach("provider")  # type: ignore[arg-type]
 
 

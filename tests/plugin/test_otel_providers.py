@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 # Plugins the inner runs don't need: each would only add start-up time.
-FAST = ("-p", "no:hypothesispytest", "-p", "no:logfire", "-p", "no:pytest_logfire", "-p", "no:anyio")
+FAST = ("-p", "no:hypothesispytest", "-p", "no:logfire", "-p", "no:pytest_logfire")
 
 APP = """
 from opentelemetry import trace
@@ -182,8 +182,9 @@ class BlockOpenTelemetry:
         return None
 
 
+BRIDGE = ("pytest_harn_trace.otel", "pytest_harn_trace.otel_export")
 for name in list(sys.modules):
-    if name.startswith(("opentelemetry", "pytest_harn_trace.otel")) and name != "pytest_harn_trace.otel_plugin":
+    if name.startswith("opentelemetry") or name in BRIDGE:
         del sys.modules[name]
 sys.meta_path.insert(0, BlockOpenTelemetry())
 """

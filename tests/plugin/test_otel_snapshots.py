@@ -11,12 +11,11 @@ from pydantic_ai.models.test import TestModel
 
 from pytest_harn_trace import SpanCollector, use_collector
 
-
 assert hypothesis
 
 
 def warm_up() -> None:
-    """Run an agent once here, so in-process inner runs don't import pydantic-ai's lazy parts anew."""
+    """Run an agent here once, so in-process inner runs don't import pydantic-ai's lazy parts."""
     Agent.instrument_all(True)
     try:
         with use_collector(SpanCollector()):

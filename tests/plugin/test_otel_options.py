@@ -1,0 +1,89 @@
+"""The OpenTelemetry hook and ini options, as a conftest and a pytest.ini set them."""
+
+from __future__ import annotations
+
+import pytest
+
+AGENT = """
+def run_agent(trace):
+    tracer = trace.otel_tracer_provider.get_tracer("agent")
+    with tracer.start_as_current_span("chat model-x") as chat:
+        chat.set_attribute("gen_ai.operation.name", "chat")
+        chat.set_attribute("gen_ai.request.model", "model-x")
+        chat.set_attribute("gen_ai.input.messages", '[{"role": "user"}]')
+        chat.set_attribute("gen_ai.response.id", "resp_81f3")
+        chat.set_attribute("note", "run 0190a2b4-7f00-7c3d-ad8d-9efbcffeb92f done")
+"""
+
+
+def test_a_conftest_hook_overrides_the_mapping(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        def pytest_harn_trace_otel_span(otel_span, span):
+            if span.name == "model-x":
+                span.kind = "model_route"
+                span.name = "routed"
+                span.metadata = {"spans_name": otel_span.name}
+    """)
+    pytester.makepyfile(agent=AGENT, test_agent="""
+        from agent import run_agent
+
+
+        def test_hook(trace):
+            run_agent(trace)
+            trace.assert_tree('model_route routed (spans_name="chat model-x")')
+            assert trace.one().metadata == {"spans_name": "chat model-x"}
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_hook_that_sets_a_bad_kind_fails_naming_the_span(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+        def pytest_harn_trace_otel_span(otel_span, span):
+            span.kind = "llm-call"
+    """)
+    pytester.makepyfile(agent=AGENT, test_agent="""
+        from agent import run_agent
+
+
+        def test_hook(trace):
+            run_agent(trace)
+    """)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E*ValueError: pytest_harn_trace_otel_span('chat model-x') set kind: unknown span kind "
+        "'llm-call'; did you mean 'llm_call'?",
+    ])
+
+
+def test_content_and_ids_are_left_out_and_replaced_by_default(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT, test_agent="""
+        from agent import run_agent
+
+
+        def test_defaults(trace):
+            run_agent(trace)
+            metadata = trace.one().metadata
+            assert "gen_ai.input.messages" not in metadata
+            assert metadata["gen_ai.response.id"] == "<response_id_1>"
+            assert metadata["note"] == "run <uuid_1> done"
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_ini_options_keep_content_and_raw_ids(pytester: pytest.Pytester, inner_ini: str) -> None:
+    pytester.makeini(
+        inner_ini + "harn_trace_otel_keep_content = true\nharn_trace_otel_raw_ids = true\n"
+    )
+    pytester.makepyfile(agent=AGENT, test_agent="""
+        from agent import run_agent
+
+
+        def test_kept(trace):
+            run_agent(trace)
+            metadata = trace.one().metadata
+            assert metadata["gen_ai.input.messages"] == '[{"role": "user"}]'
+            assert metadata["gen_ai.response.id"] == "resp_81f3"
+            assert metadata["note"] == "run 0190a2b4-7f00-7c3d-ad8d-9efbcffeb92f done"
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
