@@ -1,0 +1,143 @@
+"""The mapping table from OpenTelemetry attributes to Harn kinds, names and metadata."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_harn_trace import SpanKind
+from pytest_harn_trace.otel_mapping import (
+    CONTENT_KEYS,
+    ValueNormalizer,
+    map_kind_and_name,
+    metadata_from_attributes,
+)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
+         (SpanKind.LLM_CALL, "gpt-4o")),
+        ({"gen_ai.operation.name": "text_completion"}, (SpanKind.LLM_CALL, "span")),
+        ({"gen_ai.operation.name": "generate_content", "gen_ai.request.model": "gemini"},
+         (SpanKind.LLM_CALL, "gemini")),
+        ({"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "e5"},
+         (SpanKind.LLM_CALL, "e5")),
+        ({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+         (SpanKind.TOOL_CALL, "search")),
+        ({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "helper"},
+         (SpanKind.PIPELINE, "helper")),
+        ({"gen_ai.operation.name": "create_agent"}, (SpanKind.PIPELINE, "span")),
+        ({"gen_ai.operation.name": "invoke_workflow"}, (SpanKind.PIPELINE, "span")),
+        ({"openinference.span.kind": "LLM", "llm.model_name": "m"}, (SpanKind.LLM_CALL, "m")),
+        ({"openinference.span.kind": "EMBEDDING"}, (SpanKind.LLM_CALL, "span")),
+        ({"openinference.span.kind": "TOOL", "tool.name": "t"}, (SpanKind.TOOL_CALL, "t")),
+        ({"openinference.span.kind": "RETRIEVER"}, (SpanKind.TOOL_CALL, "span")),
+        ({"openinference.span.kind": "AGENT"}, (SpanKind.PIPELINE, "span")),
+        ({"openinference.span.kind": "chain"}, (SpanKind.STEP, "span")),
+        ({"openinference.span.kind": "GUARDRAIL"}, (SpanKind.FN_CALL, "span")),
+        ({"harn.kind": "model_route"}, (SpanKind.MODEL_ROUTE, "span")),
+        ({"harn.kind": "nonsense"}, (SpanKind.FN_CALL, "span")),
+        ({}, (SpanKind.FN_CALL, "span")),
+        # The rules apply in order: GenAI, then OpenInference, then harn.kind.
+        ({"gen_ai.operation.name": "execute_tool", "openinference.span.kind": "LLM",
+          "harn.kind": "step"}, (SpanKind.TOOL_CALL, "span")),
+        ({"openinference.span.kind": "TOOL", "harn.kind": "step"}, (SpanKind.TOOL_CALL, "span")),
+        ({"gen_ai.operation.name": "unknown_op", "harn.kind": "step"}, (SpanKind.STEP, "span")),
+        ({"gen_ai.operation.name": "chat", "gen_ai.request.model": ""},
+         (SpanKind.LLM_CALL, "span")),
+    ],
+)
+def test_kind_and_name_follow_the_table(attributes: dict[str, object], expected: object) -> None:
+    assert map_kind_and_name("span", attributes) == expected
+
+
+def test_metadata_adds_canonical_usage_and_leaves_out_content() -> None:
+    attributes = {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024",
+        "gen_ai.system": "openai",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 2,
+        "gen_ai.usage.cache_read.input_tokens": 4,
+        "gen_ai.input.messages": "[...]",
+        "llm.input_messages.0.message.content": "hi",
+        "scores": (1.5, float("nan")),
+        "harn.kind": "llm_call",
+        "harn.json_keys": ("extra",),
+        "extra": '{"a": [1]}',
+    }
+    assert metadata_from_attributes(attributes, keep_content=False) == {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024",
+        "gen_ai.system": "openai",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 2,
+        "gen_ai.usage.cache_read.input_tokens": 4,
+        "scores": [1.5, None],
+        "extra": {"a": [1]},
+        "model": "gpt-4o",
+        "provider": "openai",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "cache_read_tokens": 4,
+    }
+    kept = metadata_from_attributes(attributes, keep_content=True)
+    assert kept["gen_ai.input.messages"] == "[...]"
+    assert kept["llm.input_messages.0.message.content"] == "hi"
+
+
+def test_an_attribute_named_like_a_canonical_key_wins() -> None:
+    attributes = {"model": "mine", "gen_ai.request.model": "theirs"}
+    assert metadata_from_attributes(attributes, keep_content=False)["model"] == "mine"
+
+
+def test_content_keys_cover_the_genai_message_attributes() -> None:
+    assert {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+            "gen_ai.tool.definitions"} <= CONTENT_KEYS
+
+
+def test_ids_become_placeholders_named_after_their_key_in_first_seen_order() -> None:
+    normalizer = ValueNormalizer()
+    first = {"gen_ai.conversation.id": "c-9", "gen_ai.tool.call.id": "call_b", "n": 3}
+    second = {"gen_ai.tool.call.id": "call_a", "gen_ai.response.id": "resp_1",
+              "session_id": "s", "other.id": "call_b"}
+    normalizer.normalize(first)
+    normalizer.normalize(second)
+    assert first == {"gen_ai.conversation.id": "<conversation_id_1>",
+                     "gen_ai.tool.call.id": "<tool_call_id_1>", "n": 3}
+    assert second == {"gen_ai.tool.call.id": "<tool_call_id_2>",
+                      "gen_ai.response.id": "<response_id_1>", "session_id": "<session_id_1>",
+                      "other.id": "<tool_call_id_1>"}
+
+
+def test_uuids_and_ulids_inside_text_become_placeholders() -> None:
+    normalizer = ValueNormalizer()
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    metadata = {
+        "note": f"from {a} to {b} and back to {a.upper()}",
+        "ulid": "run 01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "short": "abc",
+    }
+    normalizer.normalize(metadata)
+    assert metadata == {
+        "note": "from <uuid_1> to <uuid_2> and back to <uuid_3>",
+        "ulid": "run <ulid_1>",
+        "short": "abc",
+    }
+
+
+@given(st.lists(st.sampled_from(["v1", "v2", "v3", "v4"]), min_size=1, max_size=12))
+def test_placeholders_are_a_first_seen_numbering_of_the_values(values: list[str]) -> None:
+    normalizer = ValueNormalizer()
+    out = []
+    for value in values:
+        metadata = {"call.id": value}
+        normalizer.normalize(metadata)
+        out.append(metadata["call.id"])
+    first_seen = list(dict.fromkeys(values))
+    assert out == [f"<call_id_{first_seen.index(value) + 1}>" for value in values]
