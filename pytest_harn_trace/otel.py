@@ -42,7 +42,7 @@ from pytest_harn_trace.otel_mapping import (
     OtelSpanMapping,
     ValueNormalizer,
     map_kind_and_name,
-    metadata_from_attributes,
+    map_span,
 )
 
 __all__ = [
@@ -145,8 +145,11 @@ class HarnSpanProcessor(SpanProcessor):
         else:
             state = _state_for(collector)
             self._last = (collector, state)
-        attributes = span.attributes or {}
-        kind, name = map_kind_and_name(span.name, attributes)
+        attributes = span.attributes
+        if attributes:  # most instrumentation sets its attributes after the start
+            kind, name = map_kind_and_name(span.name, _plain(attributes))
+        else:
+            kind, name = SpanKind.FN_CALL, span.name
         otel_parent = span.parent
         parent = None if otel_parent is None else state.by_otel.get(otel_parent.span_id)
         active = collector.current_span_id()
@@ -158,7 +161,8 @@ class HarnSpanProcessor(SpanProcessor):
             nearest = captured[nearest]
         if nearest is not None and (parent is None or nearest > parent):
             parent = nearest
-        links = _links(span.links, state, collector) if span.links else ()
+        otel_links = span.links
+        links = _links(otel_links, state, collector) if otel_links else ()
         if _events._sinks:
             token = _capturing.set(True)
             try:
@@ -182,17 +186,15 @@ class HarnSpanProcessor(SpanProcessor):
         if entry is None:
             return
         collector, state, span_id, kind, name = entry
-        attributes = span.attributes or {}
-        new_kind, new_name = map_kind_and_name(span.name, attributes)
-        metadata = metadata_from_attributes(attributes, keep_content=state.keep_content)
+        new_kind, new_name, metadata = map_span(
+            span.name,
+            _plain(span.attributes),
+            keep_content=state.keep_content,
+            normalizer=None if state.raw_ids else state.normalizer,
+        )
         status = span.status.status_code
-        if status is StatusCode.ERROR:
-            metadata["status"] = "error"
-            metadata["error"] = _error_text(span)
-        elif status is StatusCode.OK:
-            metadata["status"] = "ok"
-        if not state.raw_ids:
-            state.normalizer.normalize(metadata)
+        if status is not StatusCode.UNSET:
+            _set_status(metadata, span, status, None if state.raw_ids else state.normalizer)
         if state.on_span is not None:
             new_kind, new_name, metadata = _apply_hook(
                 state.on_span, span, new_kind, new_name, metadata
@@ -200,7 +202,8 @@ class HarnSpanProcessor(SpanProcessor):
         if new_kind is not kind or new_name != name:
             collector._retag(span_id, new_kind, new_name, state.parents.get(span_id))
         collector._add_checked_metadata(span_id, metadata)
-        for event in span.events:
+        events = span.events
+        for event in events:
             event_attributes = dict(event.attributes or {})
             if not state.keep_content:
                 event_attributes.pop("exception.stacktrace", None)
@@ -228,6 +231,11 @@ class HarnSpanProcessor(SpanProcessor):
         return True
 
 
+def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Copy the SDK's attribute mapping to a dict, the quickest way its interface allows."""
+    return {key: attributes[key] for key in attributes} if attributes else {}
+
+
 def _links(
     links: Sequence[Any], state: _CaptureState, collector: SpanCollector
 ) -> tuple[SpanLink, ...]:
@@ -247,6 +255,20 @@ def _link_text(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(str(item) for item in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _set_status(
+    metadata: dict[str, JsonValue],
+    span: ReadableSpan,
+    status: StatusCode,
+    normalizer: ValueNormalizer | None,
+) -> None:
+    if status is StatusCode.ERROR:
+        metadata["status"] = "error"
+        error = _error_text(span)
+        metadata["error"] = error if normalizer is None else normalizer.replace_in_text(error)
+    else:
+        metadata["status"] = "ok"
 
 
 def _error_text(span: ReadableSpan) -> str:
@@ -440,16 +462,15 @@ def spans_from_otel(
         span_id = ids[context.span_id] if context is not None else order.index(index) + 1
         start_ns = otel_span.start_time or 0
         end_ns = otel_span.end_time or start_ns
-        attributes = otel_span.attributes or {}
-        kind, name = map_kind_and_name(otel_span.name, attributes)
-        metadata = metadata_from_attributes(attributes, keep_content=keep_content)
-        if otel_span.status.status_code is StatusCode.ERROR:
-            metadata["status"] = "error"
-            metadata["error"] = _error_text(otel_span)
-        elif otel_span.status.status_code is StatusCode.OK:
-            metadata["status"] = "ok"
-        if not raw_ids:
-            normalizer.normalize(metadata)
+        kind, name, metadata = map_span(
+            otel_span.name,
+            otel_span.attributes or {},
+            keep_content=keep_content,
+            normalizer=None if raw_ids else normalizer,
+        )
+        status = otel_span.status.status_code
+        if status is not StatusCode.UNSET:
+            _set_status(metadata, otel_span, status, None if raw_ids else normalizer)
         parent = otel_span.parent
         links = tuple(
             SpanLink(trace_id, str(ids[link.context.span_id]))

@@ -35,10 +35,10 @@ __all__ = [
     "OtelSpanMapping",
     "ValueNormalizer",
     "map_kind_and_name",
+    "map_span",
     "metadata_from_attributes",
 ]
 
-_HARN_KEYS: Final = frozenset({"harn.kind", "harn.json_keys"})
 _LLM_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 _AGENT_OPERATIONS: Final = frozenset({"invoke_agent", "create_agent"})
 
@@ -143,44 +143,117 @@ def _text(value: object, default: str) -> str:
     return value if type(value) is str and value else default
 
 
+# What each attribute key needs, as bits of a code cached per key (keys repeat
+# from span to span): leave it out as content, feed a canonical key, hold an id.
+_CONTENT_BIT, _FEEDS_BIT, _ID_BIT = 1, 2, 4
+_CANONICAL_SOURCES: Final = {
+    source: (canonical, rank)
+    for canonical, sources in _CANONICAL
+    for rank, source in enumerate(sources)
+}
+_codes: dict[str, int] = {}
+_labels: dict[str, str] = {}
+
+
+def _code(key: str) -> int:
+    code = 0
+    if key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
+        code |= _CONTENT_BIT
+    if key in _CANONICAL_SOURCES:
+        code |= _FEEDS_BIT
+    label = _label(key)
+    if label:
+        code |= _ID_BIT
+    if len(_codes) < 10_000:
+        _labels[key] = label
+        _codes[key] = code
+    return code
+
+
+def map_span(
+    name: str,
+    attributes: Mapping[str, Any],
+    *,
+    keep_content: bool,
+    normalizer: ValueNormalizer | None,
+) -> tuple[SpanKind, str, dict[str, JsonValue]]:
+    """Return the Harn kind, name and metadata of an OpenTelemetry span.
+
+    Metadata is :func:`metadata_from_attributes`, with volatile values
+    replaced through ``normalizer`` (``None`` keeps them); a ``harn.kind`` that
+    gave the kind is not repeated in it.
+    """
+    metadata = metadata_from_attributes(
+        attributes, keep_content=keep_content, normalizer=normalizer
+    )
+    kind, name = map_kind_and_name(name, metadata)
+    if metadata.get("harn.kind") == kind.value:
+        del metadata["harn.kind"]
+    return kind, name, metadata
+
+
 def metadata_from_attributes(
-    attributes: Mapping[str, Any], *, keep_content: bool
+    attributes: Mapping[str, Any],
+    *,
+    keep_content: bool,
+    normalizer: ValueNormalizer | None = None,
 ) -> dict[str, JsonValue]:
     """Return a span's attributes as metadata, with the canonical usage keys added.
 
     Sequences become lists and non-finite floats ``None`` (as for every Harn
     value). ``keep_content=False`` leaves out :data:`CONTENT_KEYS` and
-    OpenInference's flattened message and tool keys.
+    OpenInference's flattened message and tool keys. A canonical key
+    (``model``, ``input_tokens``...) takes the first of its sources present,
+    unless an attribute of that very name is there. With a ``normalizer``,
+    ids, UUIDs and ULIDs become placeholders (see :class:`ValueNormalizer`).
     """
     metadata: dict[str, JsonValue] = {}
+    canonical: dict[str, tuple[int, JsonValue]] | None = None
+    json_keys: object = None
+    codes = _codes
+    seen = None if normalizer is None else normalizer._seen
     for key, value in attributes.items():
-        if not keep_content and (key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)):
-            continue
-        # How this package exported a span (a valid harn.kind, which keys hold JSON text).
-        if key in _HARN_KEYS and (key == "harn.json_keys" or value in SpanKind._value2member_map_):
+        code = codes.get(key)
+        if code is None:
+            code = _code(key)
+        if code & _CONTENT_BIT and not keep_content:
             continue
         kind = type(value)
-        if kind is str or kind is int or kind is bool:
-            metadata[key] = value
+        if kind is str:
+            if seen is not None and value:
+                if code & _ID_BIT:
+                    value = seen.get(value) or normalizer._placeholder(  # type: ignore[union-attr]
+                        value, _labels.get(key) or _label(key)
+                    )
+                elif len(value) >= 26:
+                    value = normalizer.replace_in_text(value)  # type: ignore[union-attr]
         elif kind is float:
-            metadata[key] = value if math.isfinite(value) else None
-        else:  # the SDK stores sequences as tuples of one primitive type
-            metadata[key] = [
+            value = value if math.isfinite(value) else None
+        elif kind is not int and kind is not bool:
+            # The SDK stores sequences as tuples of one primitive type.
+            if key == "harn.json_keys":  # which keys the export wrote as JSON text
+                json_keys = value
+                continue
+            value = [
                 item if type(item) is not float or math.isfinite(item) else None for item in value
             ]
-    json_keys = attributes.get("harn.json_keys")
+        metadata[key] = value
+        if code & _FEEDS_BIT:
+            feed, rank = _CANONICAL_SOURCES[key]
+            if canonical is None:
+                canonical = {}
+            found = canonical.get(feed)
+            if found is None or rank < found[0]:
+                canonical[feed] = (rank, value)
     if json_keys:
-        for key in json_keys:
+        for key in json_keys:  # type: ignore[attr-defined]
             if type(metadata.get(key)) is str:
                 with contextlib.suppress(ValueError):
                     metadata[key] = json.loads(metadata[key])
-    for canonical, sources in _CANONICAL:
-        if canonical not in metadata:
-            for source in sources:
-                value = attributes.get(source)
-                if value is not None:
-                    metadata[canonical] = value
-                    break
+    if canonical:
+        for feed, (_, value) in canonical.items():
+            if feed not in metadata:
+                metadata[feed] = value
     return metadata
 
 
@@ -212,15 +285,24 @@ class ValueNormalizer:
     def normalize(self, metadata: dict[str, JsonValue]) -> None:
         """Replace volatile values in ``metadata`` in place."""
         for key, value in metadata.items():
-            if type(value) is not str:
+            if type(value) is not str or not value:
                 continue
-            if key.endswith((".id", "_id")) and value:
-                metadata[key] = self._placeholder(value, _label(key))
+            label = _labels.get(key)
+            if label is None:
+                _code(key)
+                label = _labels.get(key) or _label(key)
+            if label:
+                metadata[key] = self._seen.get(value) or self._placeholder(value, label)
             elif len(value) >= 26:
-                replaced = _UUID.sub(lambda match: self._placeholder(match[0], "uuid"), value)
-                metadata[key] = _ULID.sub(
-                    lambda match: self._placeholder(match[0], "ulid"), replaced
-                )
+                metadata[key] = self.replace_in_text(value)
+
+    def replace_in_text(self, text: str) -> str:
+        """Return ``text`` with each UUID and ULID in it replaced by its placeholder."""
+        if _UUID.search(text):
+            text = _UUID.sub(lambda match: self._placeholder(match[0], "uuid"), text)
+        if _ULID.search(text):
+            text = _ULID.sub(lambda match: self._placeholder(match[0], "ulid"), text)
+        return text
 
     def _placeholder(self, value: str, label: str) -> str:
         with self._lock:
@@ -233,6 +315,9 @@ class ValueNormalizer:
 
 
 def _label(key: str) -> str:
+    """``gen_ai.tool.call.id`` -> ``tool_call_id``; ``""`` for a key that holds no id."""
+    if not key.endswith((".id", "_id")):
+        return ""
     for prefix in _PREFIXES:
         if key.startswith(prefix):
             key = key[len(prefix) :]

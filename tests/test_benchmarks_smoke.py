@@ -55,3 +55,15 @@ def test_waterfall_benchmark_runs_in_the_browser() -> None:
     )
     assert "load ms" in result.stdout
     assert "10x spans: load" in result.stdout
+
+
+def test_otel_benchmark_runs_and_prints_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_otel.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "harn bridge / InMemorySpanExporter, medians:" in result.stdout
+    assert "no processor" in result.stdout

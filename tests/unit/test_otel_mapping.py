@@ -79,6 +79,7 @@ def test_metadata_adds_canonical_usage_and_leaves_out_content() -> None:
         "gen_ai.usage.output_tokens": 2,
         "gen_ai.usage.cache_read.input_tokens": 4,
         "scores": [1.5, None],
+        "harn.kind": "llm_call",
         "extra": {"a": [1]},
         "model": "gpt-4o",
         "provider": "openai",
