@@ -147,7 +147,12 @@ class HarnSpanProcessor(SpanProcessor):
             self._last = (collector, state)
         attributes = span.attributes
         if attributes:  # most instrumentation sets its attributes after the start
-            kind, name = map_kind_and_name(span.name, _plain(attributes))
+            plain = _plain(attributes)
+            kind, name = map_kind_and_name(span.name, plain)
+            if not state.raw_ids:
+                # Ids known at the start take their placeholders in start order,
+                # which concurrent work keeps more often than its end order.
+                state.normalizer.reserve_ids(plain)
         else:
             kind, name = SpanKind.FN_CALL, span.name
         otel_parent = span.parent

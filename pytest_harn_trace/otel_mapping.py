@@ -296,6 +296,21 @@ class ValueNormalizer:
             elif len(value) >= 26:
                 metadata[key] = self.replace_in_text(value)
 
+    def reserve_ids(self, attributes: Mapping[str, Any]) -> None:
+        """Give the ids among ``attributes`` their placeholders now, without changing anything.
+
+        For ids known when a span starts: numbering them then follows start order.
+        """
+        seen = self._seen
+        for key, value in attributes.items():
+            if type(value) is str and value and value not in seen:
+                label = _labels.get(key)
+                if label is None:
+                    _code(key)
+                    label = _labels.get(key) or _label(key)
+                if label:
+                    self._placeholder(value, label)
+
     def replace_in_text(self, text: str) -> str:
         """Return ``text`` with each UUID and ULID in it replaced by its placeholder."""
         if _UUID.search(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pydantic_ai  # imported here so in-process inner runs reuse it
@@ -24,12 +25,14 @@ def instrumented() -> Iterator[None]:
 def weather_agent() -> Agent[None, str]:
     agent = Agent(TestModel(), name="weather_agent", instructions="Answer in one word.")
 
+    # Async tools run on the event loop, in a fixed order; pydantic-ai runs sync
+    # tools in worker threads, which finish in whatever order the OS decides.
     @agent.tool_plain
-    def get_weather(city: str) -> str:
+    async def get_weather(city: str) -> str:
         return f"sunny in {city}"
 
     @agent.tool_plain
-    def get_time(city: str) -> str:
+    async def get_time(city: str) -> str:
         return "noon"
 
     return agent
@@ -39,7 +42,7 @@ def test_a_pydantic_ai_run_is_captured_as_a_tree(
     trace: TraceCapture, mock_clock: MockClock, instrumented: None
 ) -> None:
     mock_clock.auto_advance_ms = 1
-    weather_agent().run_sync("What is the weather in Paris?")
+    asyncio.run(weather_agent().run("What is the weather in Paris?"))
     trace.assert_tree("""
         pipeline weather_agent
           llm_call test (model="test", provider="test", input_tokens=56, output_tokens=10)
@@ -65,7 +68,7 @@ def test_harn_instrumented_and_pydantic_ai_runs_meet_one_expected_tree(
         node("llm_call", "test", metadata={"model": "test", "provider": "test"}),
         ...,
     )
-    weather_agent().run_sync("What is the weather in Paris?")
+    asyncio.run(weather_agent().run("What is the weather in Paris?"))
     trace.assert_tree(expected)
     trace.clear()
     with span("pipeline", "weather_agent"), span("llm_call", "test") as call:

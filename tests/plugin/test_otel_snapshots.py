@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 
 import hypothesis  # the inner runs' hypothesis plugin imports it: once here, not once per run
@@ -19,12 +20,14 @@ def warm_up() -> None:
     Agent.instrument_all(True)
     try:
         with use_collector(SpanCollector()):
-            Agent(TestModel(), name="warm_up").run_sync("hi")
+            asyncio.run(Agent(TestModel(), name="warm_up").run("hi"))
     finally:
         Agent.instrument_all(False)
 
 
 AGENT_TEST = """
+import asyncio
+
 from pydantic_ai import Agent
 from pydantic_ai.models.test import TestModel
 
@@ -36,14 +39,14 @@ def test_agent_snapshot(trace, mock_clock, trace_snapshot, trace_json_snapshot):
         agent = Agent(TestModel(), name="weather_agent", instructions="Be brief.")
 
         @agent.tool_plain
-        def get_weather(city: str) -> str:
+        async def get_weather(city: str) -> str:
             return f"sunny in {city}"
 
         @agent.tool_plain
-        def get_time(city: str) -> str:
+        async def get_time(city: str) -> str:
             return "noon"
 
-        agent.run_sync("What is the weather in Paris?")
+        asyncio.run(agent.run("What is the weather in Paris?"))
     finally:
         Agent.instrument_all(False)
     assert trace == trace_snapshot

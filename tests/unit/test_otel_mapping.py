@@ -142,3 +142,15 @@ def test_placeholders_are_a_first_seen_numbering_of_the_values(values: list[str]
         out.append(metadata["call.id"])
     first_seen = list(dict.fromkeys(values))
     assert out == [f"<call_id_{first_seen.index(value) + 1}>" for value in values]
+
+
+def test_reserved_ids_keep_the_numbers_they_got_first() -> None:
+    normalizer = ValueNormalizer()
+    normalizer.reserve_ids({"tool.call.id": "b", "note": "x", "n": 1})
+    normalizer.reserve_ids({"tool.call.id": "a"})
+    later = {"tool.call.id": "a"}
+    normalizer.normalize(later)
+    earlier = {"tool.call.id": "b"}
+    normalizer.normalize(earlier)
+    assert (later, earlier) == ({"tool.call.id": "<tool_call_id_2>"},
+                                {"tool.call.id": "<tool_call_id_1>"})

@@ -274,3 +274,26 @@ def test_attach_is_once_per_provider_and_checks_its_argument(trace: TraceCapture
 
 def test_the_helper_provider_is_one_per_process(trace: TraceCapture) -> None:
     assert trace.otel_tracer_provider is tracer_provider()
+
+
+def test_ids_known_at_the_start_are_numbered_in_start_order(
+    trace: TraceCapture, tracer: Tracer
+) -> None:
+    first_may_end = threading.Event()
+
+    def tool(call_id: str, wait: threading.Event | None) -> None:
+        with tracer.start_as_current_span(call_id, attributes={"gen_ai.tool.call.id": call_id}):
+            if wait is not None:
+                assert wait.wait(5)
+
+    first = threading.Thread(target=tool, args=("call_first", first_may_end))
+    first.start()
+    while not any(name == "call_first" for _, _, name in trace.open_spans):
+        pass
+    tool("call_second", None)  # ends before the first one
+    first_may_end.set()
+    first.join()
+    assert [(s.name, s.metadata["gen_ai.tool.call.id"]) for s in trace.spans] == [
+        ("call_second", "<tool_call_id_2>"),
+        ("call_first", "<tool_call_id_1>"),
+    ]
