@@ -279,17 +279,17 @@ def test_the_helper_provider_is_one_per_process(trace: TraceCapture) -> None:
 def test_ids_known_at_the_start_are_numbered_in_start_order(
     trace: TraceCapture, tracer: Tracer
 ) -> None:
-    first_may_end = threading.Event()
+    first_started, first_may_end = threading.Event(), threading.Event()
 
     def tool(call_id: str, wait: threading.Event | None) -> None:
         with tracer.start_as_current_span(call_id, attributes={"gen_ai.tool.call.id": call_id}):
             if wait is not None:
+                first_started.set()
                 assert wait.wait(5)
 
     first = threading.Thread(target=tool, args=("call_first", first_may_end))
     first.start()
-    while not any(name == "call_first" for _, _, name in trace.open_spans):
-        pass
+    assert first_started.wait(5)
     tool("call_second", None)  # ends before the first one
     first_may_end.set()
     first.join()
