@@ -73,7 +73,15 @@ class OtelProviderError(RuntimeError):
 class _CaptureState:
     """What the bridge knows about one collector: its settings and the ids it mapped."""
 
-    __slots__ = ("by_otel", "keep_content", "normalizer", "on_span", "parents", "raw_ids")
+    __slots__ = (
+        "by_otel",
+        "keep_content",
+        "normalizer",
+        "on_span",
+        "parents",
+        "raw_ids",
+        "trace_id",
+    )
 
     def __init__(
         self, *, keep_content: bool = False, raw_ids: bool = False, on_span: OtelSpanHook | None
@@ -86,6 +94,8 @@ class _CaptureState:
         """OpenTelemetry span id -> Harn span id."""
         self.parents: dict[int, int | None] = {}
         """Harn span id of each captured span -> the parent it was given."""
+        self.trace_id = ""
+        """The collector's trace id when the ids above were mapped; a reset changes it."""
 
 
 _states: weakref.WeakKeyDictionary[SpanCollector, _CaptureState] = otel_state.states
@@ -145,6 +155,10 @@ class HarnSpanProcessor(SpanProcessor):
         else:
             state = _state_for(collector)
             self._last = (collector, state)
+        if state.trace_id != collector.trace_id:  # first span, or the collector was reset
+            state.trace_id = collector.trace_id
+            state.by_otel.clear()
+            state.parents.clear()
         attributes = span.attributes
         if attributes:  # most instrumentation sets its attributes after the start
             plain = _plain(attributes)
@@ -163,7 +177,8 @@ class HarnSpanProcessor(SpanProcessor):
         # An OpenTelemetry span on our stack that is not OpenTelemetry's parent
         # was started without becoming current: look past it.
         while nearest is not None and nearest != parent and nearest in captured:
-            nearest = captured[nearest]
+            above = captured[nearest]
+            nearest = above if above is None or above < nearest else None
         if nearest is not None and (parent is None or nearest > parent):
             parent = nearest
         otel_links = span.links

@@ -297,3 +297,15 @@ def test_ids_known_at_the_start_are_numbered_in_start_order(
         ("call_second", "<tool_call_id_2>"),
         ("call_first", "<tool_call_id_1>"),
     ]
+
+
+def test_a_collector_reset_forgets_the_spans_mapped_before(
+    trace: TraceCapture, tracer: Tracer
+) -> None:
+    from pytest_harn_trace import reset_tracing
+
+    with tracer.start_as_current_span("before") as before:
+        reset_tracing()
+        with tracer.start_as_current_span("after", context=otel_trace.set_span_in_context(before)):
+            pass
+    assert [(s.span_id, s.name, s.parent_id) for s in trace.spans] == [(1, "after", None)]
