@@ -333,17 +333,30 @@ class SpanCollector:
             span[_EVENTS] = [event]
         return True
 
-    def _retag(self, span_id: int, kind: SpanKind, name: str, parent_id: int | None) -> None:
-        """Change an open span's kind, name and parent; a no-op for a span that is not open.
+    def _retag(
+        self,
+        span_id: int,
+        kind: SpanKind,
+        name: str,
+        parent_id: int | None,
+        metadata: dict[str, JsonValue] | None = None,
+    ) -> None:
+        """Change an open span's kind, name and parent, and merge checked metadata into it.
 
         For bridges (OpenTelemetry) that learn a span's kind and name only from
-        attributes set after it started, and whose parent comes from their own context.
+        attributes set after it started, and whose parent comes from their own
+        context. A no-op for a span that is not open.
         """
         span = self._open.get(span_id)
         if span is not None:
             span[_PARENT_ID] = parent_id
             span[_KIND] = kind
             span[_NAME] = name
+            if metadata:
+                if span[_METADATA]:
+                    span[_METADATA].update(metadata)
+                else:
+                    span[_METADATA] = metadata
 
     def open_start_unix_ms(self, span_id: int) -> int | None:
         """Return the wall-clock start of an open span, or ``None``."""

@@ -208,9 +208,9 @@ class HarnSpanProcessor(SpanProcessor):
         collector, state, span_id, kind, name = entry
         new_kind, new_name, metadata = map_span(
             span.name,
-            _plain(span.attributes),
-            keep_content=state.keep_content,
-            normalizer=None if state.raw_ids else state.normalizer,
+            span.attributes,
+            state.keep_content,
+            None if state.raw_ids else state.normalizer,
         )
         status = span.status.status_code
         if status is not StatusCode.UNSET:
@@ -219,9 +219,7 @@ class HarnSpanProcessor(SpanProcessor):
             new_kind, new_name, metadata = _apply_hook(
                 state.on_span, span, new_kind, new_name, metadata
             )
-        if new_kind is not kind or new_name != name:
-            collector._retag(span_id, new_kind, new_name, state.parents.get(span_id))
-        collector._add_checked_metadata(span_id, metadata)
+        collector._retag(span_id, new_kind, new_name, state.parents.get(span_id), metadata)
         events = span.events
         for event in events:
             event_attributes = dict(event.attributes or {})
@@ -485,8 +483,8 @@ def spans_from_otel(
         kind, name, metadata = map_span(
             otel_span.name,
             otel_span.attributes or {},
-            keep_content=keep_content,
-            normalizer=None if raw_ids else normalizer,
+            keep_content,
+            None if raw_ids else normalizer,
         )
         status = otel_span.status.status_code
         if status is not StatusCode.UNSET:

@@ -20,13 +20,13 @@ A rule's name attribute falls back to the OpenTelemetry span name.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, final
 
 from pytest_harn_trace.model import JsonValue, SpanKind
 
@@ -143,37 +143,13 @@ def _text(value: object, default: str) -> str:
     return value if type(value) is str and value else default
 
 
-# What each attribute key needs, as bits of a code cached per key (keys repeat
-# from span to span): leave it out as content, feed a canonical key, hold an id.
-_CONTENT_BIT, _FEEDS_BIT, _ID_BIT = 1, 2, 4
-_CANONICAL_SOURCES: Final = {
-    source: (canonical, rank)
-    for canonical, sources in _CANONICAL
-    for rank, source in enumerate(sources)
-}
-_codes: dict[str, int] = {}
+# Attribute key -> its placeholder label ("" for a key that holds no id).
 _labels: dict[str, str] = {}
-
-
-def _code(key: str) -> int:
-    code = 0
-    if key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES):
-        code |= _CONTENT_BIT
-    if key in _CANONICAL_SOURCES:
-        code |= _FEEDS_BIT
-    label = _label(key)
-    if label:
-        code |= _ID_BIT
-    if len(_codes) < 10_000:
-        _labels[key] = label
-        _codes[key] = code
-    return code
 
 
 def map_span(
     name: str,
-    attributes: Mapping[str, Any],
-    *,
+    attributes: Mapping[str, Any] | None,
     keep_content: bool,
     normalizer: ValueNormalizer | None,
 ) -> tuple[SpanKind, str, dict[str, JsonValue]]:
@@ -183,11 +159,13 @@ def map_span(
     replaced through ``normalizer`` (``None`` keeps them); a ``harn.kind`` that
     gave the kind is not repeated in it.
     """
-    metadata = metadata_from_attributes(
-        attributes, keep_content=keep_content, normalizer=normalizer
+    metadata = (
+        metadata_from_attributes(attributes, keep_content=keep_content, normalizer=normalizer)
+        if attributes
+        else {}
     )
     kind, name = map_kind_and_name(name, metadata)
-    if metadata.get("harn.kind") == kind.value:
+    if "harn.kind" in metadata and metadata["harn.kind"] == kind.value:
         del metadata["harn.kind"]
     return kind, name, metadata
 
@@ -207,23 +185,18 @@ def metadata_from_attributes(
     unless an attribute of that very name is there. With a ``normalizer``,
     ids, UUIDs and ULIDs become placeholders (see :class:`ValueNormalizer`).
     """
+    keys = tuple(attributes)
+    plan = _plans.get((keys, keep_content)) or _plan(keys, keep_content)
     metadata: dict[str, JsonValue] = {}
-    canonical: dict[str, tuple[int, JsonValue]] | None = None
-    json_keys: object = None
-    codes = _codes
     seen = None if normalizer is None else normalizer._seen
-    for key, value in attributes.items():
-        code = codes.get(key)
-        if code is None:
-            code = _code(key)
-        if code & _CONTENT_BIT and not keep_content:
-            continue
+    for key, label in plan.keep:
+        value = attributes[key]
         kind = type(value)
         if kind is str:
             if seen is not None and value:
-                if code & _ID_BIT:
+                if label:
                     value = seen.get(value) or normalizer._placeholder(  # type: ignore[union-attr]
-                        value, _labels.get(key) or _label(key)
+                        value, label
                     )
                 elif len(value) >= 26:
                     value = normalizer.replace_in_text(value)  # type: ignore[union-attr]
@@ -231,30 +204,55 @@ def metadata_from_attributes(
             value = value if math.isfinite(value) else None
         elif kind is not int and kind is not bool:
             # The SDK stores sequences as tuples of one primitive type.
-            if key == "harn.json_keys":  # which keys the export wrote as JSON text
-                json_keys = value
-                continue
             value = [
                 item if type(item) is not float or math.isfinite(item) else None for item in value
             ]
         metadata[key] = value
-        if code & _FEEDS_BIT:
-            feed, rank = _CANONICAL_SOURCES[key]
-            if canonical is None:
-                canonical = {}
-            found = canonical.get(feed)
-            if found is None or rank < found[0]:
-                canonical[feed] = (rank, value)
-    if json_keys:
-        for key in json_keys:  # type: ignore[attr-defined]
+    for feed, source in plan.canonical:
+        value = metadata[source]
+        if value is not None:
+            metadata[feed] = value
+    if plan.json_keys:  # which keys the export wrote as JSON text
+        for key in attributes["harn.json_keys"]:
             if type(metadata.get(key)) is str:
                 with contextlib.suppress(ValueError):
                     metadata[key] = json.loads(metadata[key])
-    if canonical:
-        for feed, (_, value) in canonical.items():
-            if feed not in metadata:
-                metadata[feed] = value
     return metadata
+
+
+@final
+class _Plan:
+    """What to do with the attributes of a span, worked out once per set of keys."""
+
+    __slots__ = ("canonical", "json_keys", "keep")
+
+    def __init__(self, keys: tuple[str, ...], keep_content: bool) -> None:
+        self.keep = tuple(
+            (key, _label(key))
+            for key in keys
+            if key != "harn.json_keys"
+            and (keep_content or not (key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)))
+        )
+        kept = {key for key, _ in self.keep}
+        self.canonical = tuple(
+            (feed, source)
+            for feed, sources in _CANONICAL
+            if feed not in kept
+            for source in [next((source for source in sources if source in kept), None)]
+            if source is not None
+        )
+        self.json_keys = "harn.json_keys" in keys
+
+
+# Spans of one instrumentation share their attribute keys: their plans are cached.
+_plans: dict[tuple[tuple[str, ...], bool], _Plan] = {}
+
+
+def _plan(keys: tuple[str, ...], keep_content: bool) -> _Plan:
+    plan = _Plan(keys, keep_content)
+    if len(_plans) < 4_096:
+        _plans[keys, keep_content] = plan
+    return plan
 
 
 _UUID: Final = re.compile(
@@ -275,12 +273,11 @@ class ValueNormalizer:
     placeholder within one trace, so references between spans survive.
     """
 
-    __slots__ = ("_counts", "_lock", "_seen")
+    __slots__ = ("_counts", "_seen")
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._counts: dict[str, itertools.count[int]] = {}
 
     def normalize(self, metadata: dict[str, JsonValue]) -> None:
         """Replace volatile values in ``metadata`` in place."""
@@ -289,8 +286,7 @@ class ValueNormalizer:
                 continue
             label = _labels.get(key)
             if label is None:
-                _code(key)
-                label = _labels.get(key) or _label(key)
+                label = _label(key)
             if label:
                 metadata[key] = self._seen.get(value) or self._placeholder(value, label)
             elif len(value) >= 26:
@@ -306,8 +302,7 @@ class ValueNormalizer:
             if type(value) is str and value and value not in seen:
                 label = _labels.get(key)
                 if label is None:
-                    _code(key)
-                    label = _labels.get(key) or _label(key)
+                    label = _label(key)
                 if label:
                     self._placeholder(value, label)
 
@@ -320,21 +315,27 @@ class ValueNormalizer:
         return text
 
     def _placeholder(self, value: str, label: str) -> str:
-        with self._lock:
-            found = self._seen.get(value)
-            if found is None:
-                count = self._counts.get(label, 0) + 1
-                self._counts[label] = count
-                found = self._seen[value] = f"<{label}_{count}>"
-            return found
+        # Lock-free: next() on a count and setdefault are atomic. Two threads
+        # racing on one new value both draw a number and one of them is unused.
+        found = self._seen.get(value)
+        if found is None:
+            counter = self._counts.get(label) or self._counts.setdefault(
+                label, itertools.count(1)
+            )
+            found = self._seen.setdefault(value, f"<{label}_{next(counter)}>")
+        return found
 
 
 def _label(key: str) -> str:
     """``gen_ai.tool.call.id`` -> ``tool_call_id``; ``""`` for a key that holds no id."""
-    if not key.endswith((".id", "_id")):
-        return ""
-    for prefix in _PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-            break
-    return key.replace(".", "_")
+    label = ""
+    if key.endswith((".id", "_id")):
+        label = key
+        for prefix in _PREFIXES:
+            if label.startswith(prefix):
+                label = label[len(prefix) :]
+                break
+        label = label.replace(".", "_")
+    if len(_labels) < 10_000:
+        _labels[key] = label
+    return label
