@@ -140,8 +140,8 @@ class HarnSpanProcessor(SpanProcessor):
     """
 
     def __init__(self) -> None:
-        # OpenTelemetry span id -> (collector, state, Harn id, provisional kind, name).
-        self._open: dict[int, tuple[SpanCollector, _CaptureState, int, SpanKind, str]] = {}
+        # OpenTelemetry span id -> (collector, state, Harn id) of each open span.
+        self._open: dict[int, tuple[SpanCollector, _CaptureState, int]] = {}
         self._last: tuple[SpanCollector, _CaptureState] | None = None
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
@@ -196,7 +196,7 @@ class HarnSpanProcessor(SpanProcessor):
         context = span.context
         if context is not None:
             state.by_otel[context.span_id] = span_id
-            self._open[context.span_id] = (collector, state, span_id, kind, name)
+            self._open[context.span_id] = (collector, state, span_id)
         captured[span_id] = parent
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -205,7 +205,7 @@ class HarnSpanProcessor(SpanProcessor):
         entry = None if context is None else self._open.pop(context.span_id, None)
         if entry is None:
             return
-        collector, state, span_id, kind, name = entry
+        collector, state, span_id = entry
         new_kind, new_name, metadata = map_span(
             span.name,
             span.attributes,
