@@ -214,6 +214,37 @@ def pictures_api(folder: Path) -> tuple[Path, Path]:
     return page, trace_file
 
 
+def otel_api() -> list[Span]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pytest_harn_trace import otel
+    from pytest_harn_trace.otel_mapping import OtelSpanMapping
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = otel.OtelExportSink(provider)
+    pht.add_event_sink(sink)
+    collector = SpanCollector()
+    was = pht.collector.swap_enabled(True)
+    try:
+        with pht.use_collector(collector), pht.span(SpanKind.PIPELINE, "main"):
+            pass
+    finally:
+        pht.collector.swap_enabled(was)
+        pht.remove_event_sink(sink)
+
+    def rename(otel_span: Any, mapping: OtelSpanMapping) -> None:
+        mapping.name = mapping.name.upper()
+
+    otel.configure_capture(collector, keep_content=True, raw_ids=False, on_span=rename)
+    wired: TracerProvider = otel.attach(otel.tracer_provider())
+    assert wired is otel.tracer_provider()
+    return otel.spans_from_otel(exporter.get_finished_spans())
+
+
 def main() -> None:
     collector_api()
     module_api()
@@ -222,6 +253,7 @@ def main() -> None:
     assert virtual_time_api() == 5000
     with tempfile.TemporaryDirectory() as folder:
         pictures_api(Path(folder))
+    assert [span.name for span in otel_api()] == ["main"]
 
 
 if __name__ == "__main__":
