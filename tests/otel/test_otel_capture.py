@@ -160,10 +160,11 @@ def test_events_and_links_carry_over(
 def test_concurrent_tool_calls_nest_under_the_span_that_started_them(
     trace: TraceCapture, tracer: Tracer, mock_clock: MockClock
 ) -> None:
-    async def tool(name: str, delay: float) -> str:
+    async def tool(name: str, turns: int) -> str:
         attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
         with tracer.start_as_current_span(f"execute_tool {name}", attributes=attributes):
-            await asyncio.sleep(delay)
+            for _ in range(turns):  # finish after this many turns of the event loop
+                await asyncio.sleep(0)
             with span("llm_call", f"summarize-{name}"):
                 await asyncio.sleep(0)
             return name
@@ -173,7 +174,7 @@ def test_concurrent_tool_calls_nest_under_the_span_that_started_them(
             "workflow", attributes={"gen_ai.operation.name": "invoke_workflow"}
         ):
             return await asyncio.gather(
-                tool("search", 0.002), tool("fetch", 0), tool("rank", 0.001)
+                tool("search", 4), tool("fetch", 0), tool("rank", 2)
             )
 
     assert asyncio.run(pipeline()) == ["search", "fetch", "rank"]
