@@ -95,10 +95,13 @@ def _newest_open(stack: _Stack, open_spans: dict[int, Any]) -> int | None:
 # An in-flight span is a plain list (cheaper to build than any object, and
 # unpacked in one step at ``end``), laid out as:
 #   [parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-#    metadata, links, events]
+#    metadata, links, events, entry]
 # ``mock_start_ms`` is the mock clock's monotonic reading at start, only when
 # one was installed: a span started on the real clock keeps real timing.
-# ``events`` stays an empty tuple until the first event.
+# ``events`` stays an empty tuple until the first event. ``entry`` is the
+# handle of the ``with span(...)`` entry that opened the span (else ``None``):
+# how a scope entered by several threads or tasks finds, on the exiting
+# context's own stack, the span that context opened.
 _OpenSpan: TypeAlias = list[Any]
 _PARENT_ID = 0
 _KIND = 1
@@ -109,6 +112,7 @@ _START_UNIX_MS = 5
 _METADATA = 6
 _LINKS = 7
 _EVENTS = 8
+_ENTRY = 9
 
 
 def _new_trace_id() -> str:
@@ -211,7 +215,13 @@ class SpanCollector:
         return self._start(kind, name, _check_links(func, links), False, func)
 
     def _start(
-        self, kind: SpanKind | str, name: str, links: tuple[SpanLink, ...], nest: bool, func: str
+        self,
+        kind: SpanKind | str,
+        name: str,
+        links: tuple[SpanLink, ...],
+        nest: bool,
+        func: str,
+        entry: object = None,
     ) -> int:
         if type(kind) is not SpanKind:
             kind = SpanKind.parse(kind)
@@ -248,7 +258,7 @@ class SpanCollector:
                 {"links": [link.to_dict() for link in links]} if links else {},
             )
         open_spans[span_id] = [
-            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, ()
+            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, (), entry
         ]
         _active_spans.set((span_id, open_spans, stack))
         return span_id
@@ -376,9 +386,10 @@ class SpanCollector:
         span = self._open.pop(span_id, None)
         if span is None:
             return None
-        parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, metadata, links, events = (
-            span
-        )
+        (
+            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+            metadata, links, events, _,
+        ) = span  # fmt: skip
         mock = _clock._active
         if mock is not None and mock_start_ms is not None:
             duration_ms = max(mock.read()[0] - mock_start_ms, 0)
@@ -410,22 +421,6 @@ class SpanCollector:
     def current_span_id(self) -> int | None:
         """Return the active span of the calling context, if one is open."""
         return _newest_open(_active_spans.get(), self._open)
-
-    def _context_depth(self, span_id: int) -> int | None:
-        """Return how many of this collector's open spans are above ``span_id`` in this context.
-
-        ``None`` when ``span_id`` is not open on the calling context's stack.
-        """
-        open_spans = self._open
-        depth = 0
-        stack = _active_spans.get()
-        while stack is not None:
-            node_id, owner, stack = stack
-            if owner is open_spans and node_id in open_spans:
-                if node_id == span_id:
-                    return depth
-                depth += 1
-        return None
 
     def span_link(self, span_id: int) -> SpanLink | None:
         """Return a link to an open span, or ``None``."""

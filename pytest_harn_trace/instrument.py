@@ -85,7 +85,7 @@ class SpanScope:
     made, so mistakes surface where the span is declared.
     """
 
-    __slots__ = ("_handles", "_kind", "_metadata", "_name", "_user_timing")
+    __slots__ = ("_kind", "_metadata", "_name", "_user_timing")
 
     def __init__(
         self,
@@ -99,17 +99,19 @@ class SpanScope:
         self._name = name
         self._metadata = metadata
         self._user_timing = user_timing
-        self._handles: list[SpanHandle] = []
 
-    def _open(self) -> SpanHandle:
+    def _open(self, entered: bool = False) -> SpanHandle:
         collector = _collector.current_collector()
-        if self._user_timing or _collector.is_tracing_enabled():
-            span_id = collector._start(self._kind, self._name, (), True, "span")
-        else:
+        if not (self._user_timing or _collector.is_tracing_enabled()):
             return SpanHandle(collector, 0)
+        handle = SpanHandle(collector, 0)
+        # A ``with`` entry is recorded on the span itself, for ``__exit__`` to find.
+        handle.span_id = collector._start(
+            self._kind, self._name, (), True, "span", (self, handle) if entered else None
+        )
         if self._metadata:
-            collector._add_checked_metadata(span_id, self._metadata)
-        return SpanHandle(collector, span_id)
+            collector._add_checked_metadata(handle.span_id, self._metadata)
+        return handle
 
     def _close(self, handle: SpanHandle, exc: BaseException | None) -> Span | None:
         if not handle.span_id:
@@ -122,27 +124,26 @@ class SpanScope:
         return handle._collector.end(handle.span_id)
 
     def __enter__(self) -> SpanHandle:
-        handle = self._open()
-        self._handles.append(handle)
-        return handle
+        return self._open(entered=True)
 
-    def _pop_handle(self) -> SpanHandle:
-        handles = self._handles
-        if len(handles) > 1:
-            # The scope is open more than once: re-entered, or shared by
-            # concurrent tasks or threads, whose exits need not come in reverse
-            # order of their entries. Close the handle whose span is innermost
-            # on *this* context's active stack, not whichever entered last.
-            best: SpanHandle | None = None
-            best_depth = -1
-            for handle in handles:
-                depth = handle._collector._context_depth(handle.span_id) if handle.span_id else None
-                if depth is not None and (best is None or depth < best_depth):
-                    best, best_depth = handle, depth
-            if best is not None:
-                handles.remove(best)
-                return best
-        return handles.pop()
+    def _own_entry(self) -> SpanHandle | None:
+        """Return the handle of the innermost span this scope opened in the calling context.
+
+        The scope holds no per-entry state: it may be entered again before it
+        exits (recursion), or by concurrent tasks and threads, whose exits
+        need not come in reverse order of their entries. Each context's own
+        active-span stack says which of the open spans is its own.
+        """
+        stack = _collector._active_spans.get()
+        while stack is not None:
+            span_id, owner, stack = stack
+            record = owner.get(span_id)
+            if record is not None:
+                entry = record[_collector._ENTRY]
+                if entry is not None and entry[0] is self:
+                    handle: SpanHandle = entry[1]
+                    return handle
+        return None
 
     def __exit__(
         self,
@@ -150,7 +151,9 @@ class SpanScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close(self._pop_handle(), exc)
+        handle = self._own_entry()
+        if handle is not None:
+            self._close(handle, exc)
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
