@@ -181,7 +181,7 @@ class SpanCollector:
         self._completed: list[Span] = []
         self._epoch_ns = _perf_ns()
         self._used_real_clock = False
-        # Guards only the rare operations that rewrite the completed list.
+        # Guards only rare operations: rewriting the completed list, a first event.
         self._lock = threading.Lock()
 
     @property
@@ -300,7 +300,9 @@ class SpanCollector:
         span = self._open.get(span_id)
         if span is not None:
             span[_METADATA].setdefault(key, value)
-            return
+            if span_id in self._open:
+                return  # ``end`` has yet to copy the metadata, key included
+            # It ended meanwhile, maybe before taking our key: set it on the completed span.
         with self._lock:
             completed = self._completed
             for index in range(len(completed) - 1, -1, -1):
@@ -337,10 +339,15 @@ class SpanCollector:
             else:
                 offset_ms = max(mock_now_ms - span[_MOCK_START_MS], 0)
         event = SpanEvent(name, time_unix_ms, offset_ms, checked)
-        if span[_EVENTS]:
-            span[_EVENTS].append(event)
-        else:
-            span[_EVENTS] = [event]
+        events = span[_EVENTS]
+        if events.__class__ is not list:
+            # The first event swaps the empty tuple for a list: one thread at a time,
+            # or two threads recording at once would each swap in their own list.
+            with self._lock:
+                events = span[_EVENTS]
+                if events.__class__ is not list:
+                    events = span[_EVENTS] = []
+        events.append(event)
         return True
 
     def _retag(
@@ -406,7 +413,9 @@ class SpanCollector:
                 (started_ns - self._epoch_ns) // 1_000_000,
                 start_unix_ms,
                 duration_ms,
-                metadata,
+                # A copy: a writer that looked the span up just before it ended
+                # may still write to the open span's dict, never to this one.
+                metadata.copy(),
                 links,
                 tuple(events) if events else (),
             ),

@@ -3,20 +3,27 @@
 Each test runs for at most about ``SECONDS`` seconds: the workers stop early
 when the deadline passes, and the assertions hold for whatever they did.
 Before the fixes they pin, each of them failed on every run.
+
+CPython with the GIL switches threads only at calls and loop jumps, so a few
+tests also make every allocation of a container run a collection whose
+callback yields the GIL: a switch wherever a free-threaded build could
+interleave two threads.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from pytest_harn_trace import span, timed
 
 THREADS = 8
-SECONDS = 2.0
+SECONDS = 1.0
+WRITERS = 3
 
 
 @contextmanager
@@ -30,7 +37,30 @@ def tiny_switch_interval() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def hammer(work: Callable[[int, Callable[[], bool]], None], threads: int = THREADS) -> list[str]:
+def _yield_the_gil(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        time.sleep(0)
+
+
+@contextmanager
+def switch_at_every_allocation() -> Iterator[None]:
+    """Make each new container collect the youngest generation and yield the GIL."""
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(_yield_the_gil)
+    gc.set_threshold(1)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(_yield_the_gil)
+
+
+def hammer(
+    work: Callable[[int, Callable[[], bool]], None],
+    threads: int = THREADS,
+    *,
+    switch_at_allocations: bool = False,
+) -> list[str]:
     """Run ``work(index, time_is_up)`` in ``threads`` threads at once; return their errors."""
     errors: list[str] = []
     barrier = threading.Barrier(threads)
@@ -47,7 +77,9 @@ def hammer(work: Callable[[int, Callable[[], bool]], None], threads: int = THREA
             errors.append(f"thread {index}: {type(exc).__name__}: {exc}")
 
     workers = [threading.Thread(target=run, args=(index,)) for index in range(threads)]
-    with tiny_switch_interval():
+    with tiny_switch_interval(), ExitStack() as stack:
+        if switch_at_allocations:
+            stack.enter_context(switch_at_every_allocation())
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -95,3 +127,74 @@ def test_a_timed_scope_reentered_by_threads_ends_each_threads_own_spans(tracing_
     assert len(by_id) == 2 * len(pairs)
     assert [(o, i) for o, i in pairs if by_id[i].parent_id != o] == []
     assert {s.metadata["status"] for s in by_id.values()} == {"ok"}
+
+
+# -- issue 7, item 2: a Span returned by end() never changes ---------------------------------
+
+
+def race_writers_against_end(collector, write):
+    """End spans in one thread while ``WRITERS`` threads ``write(span_id, n)`` to the newest.
+
+    Returns the ``(span, metadata size when end returned it)`` of every span.
+    """
+    newest = [0]
+    ended: list[tuple[object, int]] = []
+
+    def work(index, time_is_up):
+        if index == 0:
+            for n in range(1_000_000):
+                span_id = collector.start("step", "x")
+                newest[0] = span_id
+                done = collector.end(span_id)
+                ended.append((done, len(done.metadata)))
+                if n % 100 == 0 and time_is_up():
+                    break
+            newest[0] = -1
+            return
+        n = 0
+        while newest[0] != -1:
+            span_id = newest[0]
+            if span_id > 0:
+                write(span_id, n)
+            n += 1
+
+    assert hammer(work, threads=WRITERS + 1) == []
+    return ended
+
+
+def test_metadata_set_while_a_span_ends_never_reaches_the_returned_span(tracing):
+    ended = race_writers_against_end(
+        tracing, lambda span_id, n: tracing.set_metadata(span_id, f"k{n}", n)
+    )
+    grown = [done.span_id for done, size in ended if len(done.metadata) != size]
+    assert grown == []
+    assert tracing.spans() == [done for done, _ in ended]
+
+
+def test_metadata_attached_while_a_span_ends_never_reaches_the_returned_span(tracing):
+    ended = race_writers_against_end(
+        tracing, lambda span_id, n: tracing.attach_metadata_if_absent(span_id, f"k{n}", n)
+    )
+    grown = [done.span_id for done, size in ended if len(done.metadata) != size]
+    assert grown == []
+
+
+def test_first_events_recorded_by_threads_at_once_are_all_kept(tracing):
+    # The threads record the first event of each span together, in step.
+    span_ids = [tracing.start("step", f"busy-{n}") for n in range(1_000)]
+    attached: list[bool] = []
+    in_step = threading.Barrier(4)
+
+    def work(index, time_is_up):
+        for n, span_id in enumerate(span_ids):
+            in_step.wait()
+            attached.append(tracing.record_event(span_id, f"e{index}"))
+            if n % 100 == 0 and time_is_up():
+                in_step.abort()  # the others stop at their next step
+                return
+
+    errors = hammer(work, threads=4, switch_at_allocations=True)
+    assert [error for error in errors if "BrokenBarrierError" not in error] == []
+    assert set(attached) == {True}
+    recorded = sum(len(tracing.end(span_id).events) for span_id in span_ids)
+    assert recorded == len(attached)
