@@ -19,7 +19,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from pytest_harn_trace import span, timed
+from pytest_harn_trace import (
+    Span,
+    current_span_id,
+    span,
+    span_attach_metadata_if_absent,
+    span_end,
+    span_record_event,
+    span_set_metadata,
+    span_start,
+    take_spans,
+    timed,
+)
 
 THREADS = 8
 SECONDS = 1.0
@@ -198,3 +209,70 @@ def test_first_events_recorded_by_threads_at_once_are_all_kept(tracing):
     assert set(attached) == {True}
     recorded = sum(len(tracing.end(span_id).events) for span_id in span_ids)
     assert recorded == len(attached)
+
+
+# -- the whole campaign at once ---------------------------------------------------------------
+
+
+def test_threads_mixing_every_way_of_recording_spans_keep_the_trace_consistent(tracing):
+    # Shared scopes and decorators, module functions, metadata and events from
+    # other threads, late metadata on completed spans, and takes, all at once.
+    shared = span("fn_call", "shared")
+    user_timing = timed("timed")
+    taken: list[Span] = []
+    returned: list[tuple[Span, int, int]] = []
+    expected_parent: list[tuple[int, int]] = []
+    newest = [0]
+
+    @span("tool_call", "decorated")
+    def decorated(index: int) -> int:
+        span_set_metadata(current_span_id() or 0, "index", index)
+        return current_span_id() or 0
+
+    def keep(done: Span | None) -> None:
+        assert done is not None
+        returned.append((done, len(done.metadata), len(done.events)))
+
+    def work(index, time_is_up):
+        for n in range(100_000):
+            role = (index + n) % 5
+            if role <= 1:
+                with shared as outer, user_timing as inner:
+                    inner.set("n", n)
+                    inner.event("tick")
+                    newest[0] = inner.span_id
+                expected_parent.append((inner.span_id, outer.span_id))
+            elif role == 2:
+                outer_id = span_start("pipeline", f"module-{index}")
+                inner_id = decorated(index)
+                expected_parent.append((inner_id, outer_id))
+                keep(span_end(outer_id))
+            elif role == 3:
+                target = newest[0]
+                span_set_metadata(target, f"late-{index}", n)
+                span_record_event(target, f"from-{index}")
+                span_attach_metadata_if_absent(max(target - 1, 1), "attached", index)
+            else:
+                span_id = span_start("step", "short")
+                span_set_metadata(span_id, "n", n)
+                keep(span_end(span_id))
+            if n % 50 == 0:
+                if index == 0:
+                    taken.extend(take_spans())
+                if time_is_up():
+                    return
+
+    assert hammer(work) == []
+    taken.extend(take_spans())
+    assert tracing.open_spans() == []
+    ids = [s.span_id for s in taken]
+    assert len(ids) == len(set(ids))
+    by_id = {s.span_id: s for s in taken}
+    assert sorted(ids) == list(range(1, max(ids) + 1))
+    assert [(i, p) for i, p in expected_parent if by_id[i].parent_id != p] == []
+    changed = [
+        done.span_id
+        for done, metadata, events in returned
+        if (len(done.metadata), len(done.events)) != (metadata, events)
+    ]
+    assert changed == []
