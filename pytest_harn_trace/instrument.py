@@ -33,6 +33,10 @@ __tracebackhide__ = True  # pytest shows the user's call, not the plugin's frame
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# SpanHandle and SpanScope refuse direct construction: they are made here,
+# without their ``__init__``, by span() and timed(), which check every argument.
+_new = object.__new__
+
 
 @final
 class SpanHandle:
@@ -44,10 +48,15 @@ class SpanHandle:
 
     __slots__ = ("_collector", "span_id")
 
-    def __init__(self, collector: SpanCollector, span_id: int) -> None:
-        self._collector = collector
-        self.span_id = span_id
-        """The span's id (0 when tracing was off)."""
+    _collector: SpanCollector
+    span_id: int
+    """The span's id (0 when tracing was off)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "SpanHandle cannot be created directly; it is what `with span(kind, name) as "
+            "handle:` or `with timed(name) as handle:` gives"
+        )
 
     def set(self, key: str, value: object) -> None:
         """Set metadata ``key`` to a JSON ``value`` while the span is open."""
@@ -85,26 +94,27 @@ class SpanScope:
     made, so mistakes surface where the span is declared.
     """
 
-    __slots__ = ("_kind", "_metadata", "_name", "_user_timing")
+    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_user_timing")
 
-    def __init__(
-        self,
-        kind: SpanKind,
-        name: str,
-        metadata: dict[str, JsonValue],
-        *,
-        user_timing: bool,
-    ) -> None:
-        self._kind = kind
-        self._name = name
-        self._metadata = metadata
-        self._user_timing = user_timing
+    _entered: bool
+    _kind: SpanKind
+    _name: str
+    _metadata: dict[str, JsonValue]
+    _user_timing: bool
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "SpanScope cannot be created directly; make one with span(kind, name, **metadata) "
+            "or timed(name, **attributes), which check the kind, name and metadata"
+        )
 
     def _open(self, entered: bool = False) -> SpanHandle:
         collector = _collector.current_collector()
+        handle = _new(SpanHandle)
+        handle._collector = collector
+        handle.span_id = 0
         if not (self._user_timing or _collector.is_tracing_enabled()):
-            return SpanHandle(collector, 0)
-        handle = SpanHandle(collector, 0)
+            return handle
         # A ``with`` entry is recorded on the span itself, for ``__exit__`` to find.
         handle.span_id = collector._start(
             self._kind, self._name, (), True, "span", (self, handle) if entered else None
@@ -124,6 +134,7 @@ class SpanScope:
         return handle._collector.end(handle.span_id)
 
     def __enter__(self) -> SpanHandle:
+        self._entered = True
         return self._open(entered=True)
 
     def _own_entry(self) -> SpanHandle | None:
@@ -154,6 +165,11 @@ class SpanScope:
         handle = self._own_entry()
         if handle is not None:
             self._close(handle, exc)
+        elif not self._entered:
+            raise ValueError(
+                f"{self!r} was exited without being entered; use it as `with {self._call()}:` "
+                f"or decorate a function with @{self._call()}"
+            )
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -201,9 +217,26 @@ class SpanScope:
 
         return run
 
+    def _call(self) -> str:
+        if self._user_timing:
+            return f"timed({self._name!r})"
+        return f"span({self._kind.value!r}, {self._name!r})"
+
     def __repr__(self) -> str:
         what = "timed" if self._user_timing else "span"
         return f"<{what} {self._kind.value} {self._name!r}>"
+
+
+def _scope(
+    kind: SpanKind, name: str, metadata: dict[str, JsonValue], user_timing: bool
+) -> SpanScope:
+    scope = _new(SpanScope)
+    scope._entered = False
+    scope._kind = kind
+    scope._name = name
+    scope._metadata = metadata
+    scope._user_timing = user_timing
+    return scope
 
 
 def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
@@ -235,7 +268,7 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     """
     parsed = kind if type(kind) is SpanKind else SpanKind.parse(kind)
     checked_name, checked = _checked("span", name, metadata)
-    return SpanScope(parsed, checked_name, checked, user_timing=False)
+    return _scope(parsed, checked_name, checked, False)
 
 
 def timed(name: str, /, **attributes: object) -> SpanScope:
@@ -245,4 +278,4 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     body raises.
     """
     checked_name, checked = _checked("timed", name, attributes)
-    return SpanScope(SpanKind.USER_TIMING, checked_name, checked, user_timing=True)
+    return _scope(SpanKind.USER_TIMING, checked_name, checked, True)

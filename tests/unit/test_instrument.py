@@ -390,3 +390,42 @@ def test_a_scope_shared_by_threads_closes_each_threads_own_span(tracing):
         (1, {"status": "ok"}),
         (2, {"status": "error", "error": "RuntimeError: second"}),
     ]
+
+
+# -- misuse of the classes ---------------------------------------------------------------------
+
+
+def test_exiting_a_scope_that_was_never_entered_is_a_clear_error(tracing):
+    with pytest.raises(ValueError) as info:
+        span("step", "x").__exit__(None, None, None)
+    assert str(info.value) == (
+        "<span step 'x'> was exited without being entered; use it as "
+        "`with span('step', 'x'):` or decorate a function with @span('step', 'x')"
+    )
+    exited_early = r"^<timed user_timing 't'> was exited .*`with timed\('t'\):`"
+    with pytest.raises(ValueError, match=exited_early):
+        timed("t").__exit__(None, None, None)
+    assert tracing.spans() == []
+    assert tracing.open_spans() == []
+
+
+def test_exiting_a_scope_entered_while_tracing_was_off_is_fine(tracing_off):
+    scope = span("step", "x")
+    scope.__enter__()
+    scope.__exit__(None, None, None)
+    assert tracing_off.spans() == []
+
+
+def test_handles_and_scopes_cannot_be_built_directly(tracing):
+    with pytest.raises(TypeError) as info:
+        SpanHandle(None, 1)  # type: ignore[call-arg]
+    assert str(info.value) == (
+        "SpanHandle cannot be created directly; it is what `with span(kind, name) as handle:` "
+        "or `with timed(name) as handle:` gives"
+    )
+    with pytest.raises(TypeError, match=r"^SpanScope cannot be created directly; make one with"):
+        SpanScope(SpanKind.STEP, "x", {"k": object()}, user_timing=False)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^SpanScope cannot be created directly"):
+        SpanScope()
+    assert tracing.spans() == []
+    assert tracing.open_spans() == []
