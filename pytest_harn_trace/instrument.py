@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, final
 
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, Span, SpanKind, SpanLink
+from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
 
@@ -65,6 +65,33 @@ class SpanHandle:
             value = json_value(value, "SpanHandle.set", self.span_id, key)
             self._collector._add_checked_metadata(self.span_id, {key: value})
 
+    def update(self, metadata: Mapping[str, object], /) -> None:
+        """Set several metadata keys at once, each checked as :meth:`set` checks it.
+
+        Nothing is set when any key or value is refused.
+        """
+        span_id = self.span_id
+        if span_id:
+            func = "SpanHandle.update"
+            if not isinstance(metadata, Mapping):
+                raise TypeError(
+                    f"{func}(span {span_id}): metadata must be a mapping of str to JSON "
+                    f"values, got {type(metadata).__name__}; for one key use set(key, value)"
+                )
+            checked = {
+                check_key(key, func, span_id): json_value(value, func, span_id, key)
+                for key, value in metadata.items()
+            }
+            self._collector._add_checked_metadata(span_id, checked)
+
+    def set_usage(self, usage: LlmCallUsage) -> None:
+        """Record an LLM call's token and cost ``usage`` under Harn's metadata keys."""
+        span_id = self.span_id
+        if span_id:
+            self._collector._add_checked_metadata(
+                span_id, _usage_metadata(usage, "SpanHandle.set_usage", span_id)
+            )
+
     def event(self, name: str, **attributes: object) -> bool:
         """Record a named checkpoint; returns whether it was attached."""
         if not self.span_id:
@@ -79,6 +106,16 @@ class SpanHandle:
 
     def __repr__(self) -> str:
         return f"<SpanHandle span_id={self.span_id}>"
+
+
+def _usage_metadata(usage: object, func: str, span_id: int | None) -> dict[str, JsonValue]:
+    if not isinstance(usage, LlmCallUsage):
+        where = f"{func}(span {span_id})" if span_id is not None else func
+        raise TypeError(
+            f"{where}: usage must be an LlmCallUsage, got {type(usage).__name__}; "
+            "for other metadata use set(key, value) or update({...})"
+        )
+    return {key: json_value(value, func, span_id, key) for key, value in usage.metadata_pairs()}
 
 
 def _error_text(exc: BaseException) -> str:
@@ -249,10 +286,12 @@ def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str,
     else:
         # Keyword names are always plain str and the ** dict is ours: nothing to convert.
         return plain_name, metadata
-    checked = {
-        check_key(key, func, None): json_value(value, func, None, key)
-        for key, value in metadata.items()
-    }
+    checked: dict[str, JsonValue] = {}
+    for key, value in metadata.items():
+        if key == "usage" and isinstance(value, LlmCallUsage):
+            checked.update(_usage_metadata(value, func, None))
+        else:
+            checked[check_key(key, func, None)] = json_value(value, func, None, key)
     return plain_name, checked
 
 
@@ -264,7 +303,9 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     Args:
         kind: A :class:`SpanKind` or its name (``"llm_call"``).
         name: The span's name.
-        **metadata: JSON values to set on the span when it starts.
+        **metadata: JSON values to set on the span when it starts;
+            ``usage=LlmCallUsage(...)`` sets the usage's keys, as
+            :meth:`SpanHandle.set_usage` does.
     """
     parsed = kind if type(kind) is SpanKind else SpanKind.parse(kind)
     checked_name, checked = _checked("span", name, metadata)

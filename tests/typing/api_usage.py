@@ -149,6 +149,8 @@ def instrument_api() -> int:
             with scope as handle:
                 handle_type: SpanHandle = handle
                 handle_type.set("tokens", 3)
+                handle_type.update({"attempt": 1, "tags": ["a"]})
+                handle_type.set_usage(LlmCallUsage("gpt-4", "openai", input_tokens=3))
                 handle_type.event("first_token", at=1)
                 maybe: SpanLink | None = handle_type.link()
                 assert maybe is not None

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from pytest_harn_trace import (
+    LlmCallUsage,
     MockClock,
     SpanHandle,
     SpanKind,
@@ -429,3 +430,73 @@ def test_handles_and_scopes_cannot_be_built_directly(tracing):
         SpanScope()
     assert tracing.spans() == []
     assert tracing.open_spans() == []
+
+
+# -- several keys at once, usage ---------------------------------------------------------------
+
+USAGE = LlmCallUsage("gpt-4o", "openai", input_tokens=120, output_tokens=8, cost_usd=0.5)
+USAGE_METADATA = {
+    "model": "gpt-4o",
+    "provider": "openai",
+    "input_tokens": 120,
+    "output_tokens": 8,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "cost_usd": 0.5,
+}
+
+
+def test_set_usage_records_the_usage_under_harns_keys(tracing):
+    with span("llm_call", "gpt-4o") as call:
+        call.set_usage(USAGE)
+        # A later usage replaces the counts; without a cost it leaves the cost as it was.
+        call.set_usage(LlmCallUsage("gpt-4o", "openai", output_tokens=9))
+    assert tracing.spans()[0].metadata == {**USAGE_METADATA, "input_tokens": 0, "output_tokens": 9}
+    assert list(tracing.spans()[0].metadata) == [key for key, _ in USAGE.metadata_pairs()]
+
+
+def test_span_takes_usage_as_a_keyword(tracing):
+    with span("llm_call", "gpt-4o", attempt=1, usage=USAGE):
+        pass
+    with span("step", "plain", usage={"tokens": 3}):  # any other value is plain metadata
+        pass
+    assert [s.metadata for s in tracing.spans()] == [
+        {"attempt": 1, **USAGE_METADATA},
+        {"usage": {"tokens": 3}},
+    ]
+
+
+def test_update_sets_several_keys(tracing):
+    with span("tool_call", "read") as call:
+        call.update({"path": "/x", "bytes": 12, "tags": ("a", "b")})
+        call.update({})
+    assert tracing.spans()[0].metadata == {"path": "/x", "bytes": 12, "tags": ["a", "b"]}
+
+
+def test_update_and_set_usage_check_everything_and_store_nothing_on_a_mistake(tracing):
+    with span("tool_call", "read") as call:
+        with pytest.raises(TypeError) as info:
+            call.update({"ok": 1, "when": {1, 2}})
+        assert str(info.value).startswith('SpanHandle.update(span 1, "when"): set is not a JSON')
+        with pytest.raises(TypeError, match=r'^SpanHandle\.update\(span 1, 3\): metadata key must'):
+            call.update({"ok": 1, 3: "x"})  # type: ignore[dict-item]
+        with pytest.raises(TypeError) as info:
+            call.update([("ok", 1)])  # type: ignore[arg-type]
+        assert str(info.value) == (
+            "SpanHandle.update(span 1): metadata must be a mapping of str to JSON values, "
+            "got list; for one key use set(key, value)"
+        )
+        with pytest.raises(TypeError) as info:
+            call.set_usage(USAGE_METADATA)  # type: ignore[arg-type]
+        assert str(info.value) == (
+            "SpanHandle.set_usage(span 1): usage must be an LlmCallUsage, got dict; "
+            "for other metadata use set(key, value) or update({...})"
+        )
+    assert tracing.spans()[0].metadata == {}
+
+
+def test_update_and_set_usage_are_noops_when_tracing_is_off(tracing_off):
+    with span("llm_call", "x", usage=USAGE) as call:
+        call.update({"k": 1})
+        call.set_usage(USAGE)
+    assert tracing_off.spans() == []
