@@ -10,21 +10,30 @@ span with one key, and an inner span with one key inside it, repeated
 ``--pairs`` times per round. Contenders:
 
 - ``module functions``: ``span_start`` / ``span_set_metadata`` / ``span_end``;
-- ``with span()``: ``with span(kind, name, key=1):``;
+- ``with span(k=1)``: ``with span(kind, name, key=1):``;
+- ``with span()+set``: ``with span(kind, name) as s: s.set("key", 1)``, the
+  form the README teaches first;
 - ``OpenTelemetry SDK``: ``TracerProvider`` + ``SimpleSpanProcessor`` +
   ``InMemorySpanExporter``, ``tracer.start_as_current_span`` + ``set_attribute``;
 - ``bare-Python floor``: a slotted object, three clock reads
   (``perf_counter_ns`` and ``time_ns`` at start, ``perf_counter_ns`` at end)
-  and a list append per span: what any span recorder must at least do.
+  and a list append per span: what any span recorder must at least do;
+- with tracing **off** (what instrumented code costs in production):
+  ``off: with span()+set`` (the same block) and ``off: span_start``
+  (``span_start`` alone, one call per span).
 
 Rounds are interleaved (every contender once per round, in rotating order) and
 the median ns/span over the rounds is reported. Recorded spans are cleared
 between rounds, outside the timing. The garbage collector stays on (as in
 real use), after a ``gc.collect()`` before each timed run; ``--no-gc`` turns
-it off during the timing, which flatters the contenders that allocate most
-(the OpenTelemetry SDK spends about half its time in the collector here).
+it off during the timing, which flatters the contenders that allocate most.
+The share of each contender's time spent in the garbage collector is measured
+with ``gc.callbacks`` and printed too.
 
-Part 2 times ``format_summary`` on realistic traces of 10k, 100k and 1M spans
+Part 2 measures the memory a completed span keeps (one metadata key, 100k
+spans, ``tracemalloc``), for the module functions and ``with span()+set``.
+
+Part 3 times ``format_summary`` on realistic traces of 10k, 100k and 1M spans
 (best of 3), built outside the timing, and prints the growth ratios: linear
 time means about 10x per 10x spans.
 """
@@ -38,6 +47,7 @@ import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -55,6 +65,7 @@ from pytest_harn_trace import (
     span_start,
     use_collector,
 )
+from pytest_harn_trace.collector import swap_enabled
 
 _perf_ns = time.perf_counter_ns
 _wall_ns = time.time_ns
@@ -78,6 +89,25 @@ class Contender:
     """How many spans the last round recorded (checked, so no contender cheats)."""
     clear: Callable[[], None]
     samples: list[float]
+    records: bool = True
+    """False for the tracing-off contenders, which must record nothing."""
+    gc_ns: int = 0
+    """Time spent in the garbage collector during this contender's timed runs."""
+    total_ns: int = 0
+
+
+class GcClock:
+    """Adds up the time the garbage collector runs, through ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.total_ns = 0
+        self._began = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = _perf_ns()
+        else:
+            self.total_ns += _perf_ns() - self._began
 
 
 # -- the contenders -------------------------------------------------------------
@@ -104,6 +134,42 @@ def run_with_span(pairs: int) -> int:
     for _ in range(pairs):
         with make(kind, "outer", key=1), make(kind, "inner", key=1):
             pass
+    return _perf_ns() - began
+
+
+def run_with_span_set(pairs: int) -> int:
+    kind = SpanKind.FN_CALL
+    make = span
+    began = _perf_ns()
+    for _ in range(pairs):
+        with make(kind, "outer") as outer:
+            outer.set("key", 1)
+            with make(kind, "inner") as inner:
+                inner.set("key", 1)
+    return _perf_ns() - began
+
+
+def tracing_off(run: Runner) -> Runner:
+    """Return ``run`` timed with tracing disabled (switched outside the timing)."""
+
+    def run_off(pairs: int) -> int:
+        previous = swap_enabled(False)
+        try:
+            return run(pairs)
+        finally:
+            swap_enabled(previous)
+
+    return run_off
+
+
+def run_span_start_alone(pairs: int) -> int:
+    # Two calls per pair, as the other contenders record two spans per pair.
+    kind = SpanKind.FN_CALL
+    start = span_start
+    began = _perf_ns()
+    for _ in range(pairs):
+        start(kind, "outer")
+        start(kind, "inner")
     return _perf_ns() - began
 
 
@@ -184,21 +250,13 @@ def bench_spans(
     def clear_collector() -> None:
         collector.take_spans()
 
+    def recorded() -> int:
+        return len(collector.spans())
+
     contenders = [
-        Contender(
-            "module functions",
-            run_module_functions,
-            lambda: len(collector.spans()),
-            clear_collector,
-            [],
-        ),
-        Contender(
-            "with span()",
-            run_with_span,
-            lambda: len(collector.spans()),
-            clear_collector,
-            [],
-        ),
+        Contender("module functions", run_module_functions, recorded, clear_collector, []),
+        Contender("with span(k=1)", run_with_span, recorded, clear_collector, []),
+        Contender("with span()+set", run_with_span_set, recorded, clear_collector, []),
     ]
     otel = make_otel()
     if otel is None:
@@ -208,6 +266,28 @@ def bench_spans(
     contenders.append(
         Contender("bare-Python floor", run_floor, lambda: len(_floor_spans), _floor_spans.clear, [])
     )
+    contenders.append(
+        Contender(
+            "off: with span()+set",
+            tracing_off(run_with_span_set),
+            recorded,
+            clear_collector,
+            [],
+            records=False,
+        )
+    )
+    contenders.append(
+        Contender(
+            "off: span_start",
+            tracing_off(run_span_start_alone),
+            recorded,
+            clear_collector,
+            [],
+            records=False,
+        )
+    )
+    gc_clock = GcClock()
+    gc.callbacks.append(gc_clock)
 
     # Warm up every path (imports, caches, specialization) outside the timing.
     for contender in contenders:
@@ -215,23 +295,30 @@ def bench_spans(
         contender.clear()
 
     spans_per_round = 2 * pairs
-    for round_index in range(rounds):
-        shift = round_index % len(contenders)
-        for contender in contenders[shift:] + contenders[:shift]:
-            gc.collect()
-            if not gc_on:
-                gc.disable()
-            try:
-                elapsed = contender.run(pairs)
-            finally:
-                gc.enable()
-            recorded = contender.recorded()
-            if recorded != spans_per_round:
-                raise RuntimeError(
-                    f"{contender.label} recorded {recorded} spans, expected {spans_per_round}"
-                )
-            contender.clear()
-            contender.samples.append(elapsed / spans_per_round)
+    try:
+        for round_index in range(rounds):
+            shift = round_index % len(contenders)
+            for contender in contenders[shift:] + contenders[:shift]:
+                gc.collect()
+                if not gc_on:
+                    gc.disable()
+                gc_before = gc_clock.total_ns
+                try:
+                    elapsed = contender.run(pairs)
+                finally:
+                    gc.enable()
+                contender.gc_ns += gc_clock.total_ns - gc_before
+                contender.total_ns += elapsed
+                recorded = contender.recorded()
+                expected = spans_per_round if contender.records else 0
+                if recorded != expected:
+                    raise RuntimeError(
+                        f"{contender.label} recorded {recorded} spans, expected {expected}"
+                    )
+                contender.clear()
+                contender.samples.append(elapsed / spans_per_round)
+    finally:
+        gc.callbacks.remove(gc_clock)
 
     print(
         f"Nested span start+end with one metadata key each: {rounds} interleaved rounds "
@@ -239,31 +326,82 @@ def bench_spans(
         + ("on (as in real use)" if gc_on else "off (--no-gc)")
         + "; ns per span"
     )
-    print(f"  {'contender':<20} {'median':>9} {'min':>9} {'max':>9}")
+    print(f"  {'contender':<22} {'median':>9} {'min':>9} {'max':>9} {'in gc':>6}")
     medians: dict[str, float] = {}
     for contender in contenders:
         median = statistics.median(contender.samples)
         medians[contender.label] = median
+        gc_share = contender.gc_ns / contender.total_ns if contender.total_ns else 0.0
         print(
-            f"  {contender.label:<20} {median:>9,.0f} {min(contender.samples):>9,.0f} "
-            f"{max(contender.samples):>9,.0f}"
+            f"  {contender.label:<22} {median:>9,.0f} {min(contender.samples):>9,.0f} "
+            f"{max(contender.samples):>9,.0f} {gc_share:>6.0%}"
         )
     print()
     module = medians["module functions"]
-    with_span = medians["with span()"]
+    with_span = medians["with span(k=1)"]
+    with_set = medians["with span()+set"]
     floor = medians["bare-Python floor"]
+    off = medians["off: with span()+set"]
     if "OpenTelemetry SDK" in medians:
         otel_ns = medians["OpenTelemetry SDK"]
-        print(f"  OTel / module functions:  {otel_ns / module:6.1f}x   (target >= 20x)")
-        print(f"  OTel / with span():       {otel_ns / with_span:6.1f}x")
+        print(f"  OTel / module functions:            {otel_ns / module:6.1f}x")
+        print(f"  OTel / with span()+set:             {otel_ns / with_set:6.1f}x")
     else:
         print("  OTel ratios: skipped (OpenTelemetry SDK not installed)")
-    print(f"  module functions / floor: {module / floor:6.1f}x")
-    print(f"  with span() / floor:      {with_span / floor:6.1f}x")
+    print(f"  with span()+set / module functions: {with_set / module:6.2f}x   (target <= 1.3x)")
+    print(f"  with span(k=1) / module functions:  {with_span / module:6.2f}x")
+    print(f"  off / on, with span()+set:          {off / with_set:6.2f}x   (target <= 0.2x)")
+    print(
+        f"  off: span_start per call:           {medians['off: span_start']:6.0f} ns "
+        "(target < 50 ns)"
+    )
+    print(f"  module functions / floor:           {module / floor:6.1f}x")
+    print(f"  with span()+set / floor:            {with_set / floor:6.1f}x")
     return medians
 
 
-# -- part 2: format_summary -----------------------------------------------------
+# -- part 2: memory kept per span -----------------------------------------------------
+
+
+def bench_memory(collector: SpanCollector, spans: int) -> dict[str, float]:
+    print(
+        f"Memory kept per completed span with one metadata key ({spans:,} spans, tracemalloc, "
+        "after gc.collect())"
+    )
+    kind = SpanKind.FN_CALL
+
+    def module_functions() -> None:
+        for _ in range(spans):
+            span_id = span_start(kind, "x")
+            span_set_metadata(span_id, "key", 1)
+            span_end(span_id)
+
+    def with_span_set() -> None:
+        for _ in range(spans):
+            with span(kind, "x") as handle:
+                handle.set("key", 1)
+
+    kept: dict[str, float] = {}
+    runs = (("module functions", module_functions), ("with span()+set", with_span_set))
+    for label, record in runs:
+        collector.take_spans()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            record()
+            gc.collect()
+            kept[label] = (tracemalloc.get_traced_memory()[0] - before) / spans
+        finally:
+            tracemalloc.stop()
+        if len(collector.spans()) != spans:
+            raise RuntimeError(f"{label} recorded {len(collector.spans())} spans, not {spans}")
+        collector.take_spans()
+        print(f"  {label:<22} {kept[label]:>6.0f} bytes per span   (target <= 400)")
+    return kept
+
+
+# -- part 3: format_summary -----------------------------------------------------
 
 TRACE_ID = "trace_0190b3c4-0000-7000-8000-000000000000"
 _LLM_MODELS = ("gpt-4o", "claude-sonnet", "gpt-4o-mini")
@@ -416,6 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_tracing_enabled(True)  # resets only the fresh collector
         try:
             bench_spans(pairs, rounds, collector, gc_on=not args.no_gc)
+            print()
+            bench_memory(collector, 10_000 if args.quick else 100_000)
         finally:
             if not was_enabled:
                 set_tracing_enabled(False)

@@ -181,6 +181,9 @@ class SpanCollector:
         self._completed: list[Span] = []
         self._epoch_ns = _perf_ns()
         self._used_real_clock = False
+        # The last timestamps given to a span, shared with the next one when equal.
+        self._last_unix_ms = 0
+        self._last_start_ms = 0
         # Guards only rare operations: rewriting the completed list, a first event.
         self._lock = threading.Lock()
 
@@ -222,6 +225,7 @@ class SpanCollector:
         nest: bool,
         func: str,
         entry: object = None,
+        metadata: dict[str, JsonValue] | None = None,
     ) -> int:
         if type(kind) is not SpanKind:
             kind = SpanKind.parse(kind)
@@ -243,6 +247,11 @@ class SpanCollector:
             started_ns = _perf_ns()
             mock_start_ms = None
             start_unix_ms = _wall_ns() // 1_000_000
+            if start_unix_ms == self._last_unix_ms:
+                # Spans started in the same millisecond share one int: 32 bytes less each.
+                start_unix_ms = self._last_unix_ms
+            else:
+                self._last_unix_ms = start_unix_ms
             self._used_real_clock = True
         else:
             started_ns = _perf_ns()
@@ -258,7 +267,16 @@ class SpanCollector:
                 {"links": [link.to_dict() for link in links]} if links else {},
             )
         open_spans[span_id] = [
-            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms, {}, links, (), entry
+            parent_id,
+            kind,
+            name,
+            started_ns,
+            mock_start_ms,
+            start_unix_ms,
+            metadata.copy() if metadata else {},
+            links,
+            (),
+            entry,
         ]
         _active_spans.set((span_id, open_spans, stack))
         return span_id
@@ -402,6 +420,11 @@ class SpanCollector:
             duration_ms = max(mock.read()[0] - mock_start_ms, 0)
         else:
             duration_ms = (_perf_ns() - started_ns) // 1_000_000
+        start_ms = (started_ns - self._epoch_ns) // 1_000_000
+        if start_ms == self._last_start_ms:
+            start_ms = self._last_start_ms  # shared, as for start_unix_ms
+        else:
+            self._last_start_ms = start_ms
         completed: Span = _new_span(
             Span,
             (
@@ -410,7 +433,7 @@ class SpanCollector:
                 parent_id,
                 kind,
                 name,
-                (started_ns - self._epoch_ns) // 1_000_000,
+                start_ms,
                 start_unix_ms,
                 duration_ms,
                 # A copy: a writer that looked the span up just before it ended

@@ -22,9 +22,9 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, final
 
 from pytest_harn_trace import collector as _collector
-from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.collector import _ENTRY, _METADATA, SpanCollector, _active_spans, _bound
 from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanKind, SpanLink
+from pytest_harn_trace.model import JsonValue, LlmCallUsage, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
 
@@ -46,9 +46,11 @@ class SpanHandle:
     no-op, so instrumented code never has to check.
     """
 
-    __slots__ = ("_collector", "span_id")
+    __slots__ = ("_collector", "_scope", "span_id")
 
     _collector: SpanCollector
+    _scope: SpanScope | None
+    """The scope whose ``with`` entry opened the span (``None`` for a decorated call)."""
     span_id: int
     """The span's id (0 when tracing was off)."""
 
@@ -60,10 +62,16 @@ class SpanHandle:
 
     def set(self, key: str, value: object) -> None:
         """Set metadata ``key`` to a JSON ``value`` while the span is open."""
-        if self.span_id:
-            key = check_key(key, "SpanHandle.set", self.span_id)
-            value = json_value(value, "SpanHandle.set", self.span_id, key)
-            self._collector._add_checked_metadata(self.span_id, {key: value})
+        span_id = self.span_id
+        if span_id:
+            # Only a key or value of another type than the plain ones needs the full check.
+            if key.__class__ is not str:
+                key = check_key(key, "SpanHandle.set", span_id)
+            if value.__class__ not in _PLAIN_TYPES:
+                value = json_value(value, "SpanHandle.set", span_id, key)
+            record = self._collector._open.get(span_id)
+            if record is not None:
+                record[_METADATA][key] = value
 
     def update(self, metadata: Mapping[str, object], /) -> None:
         """Set several metadata keys at once, each checked as :meth:`set` checks it.
@@ -131,9 +139,12 @@ class SpanScope:
     made, so mistakes surface where the span is declared.
     """
 
-    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_user_timing")
+    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_opened", "_user_timing")
 
     _entered: bool
+    """Entered at least once while tracing was off."""
+    _opened: bool
+    """Opened a span on entry at least once: only then can an exit have one to end."""
     _kind: SpanKind
     _name: str
     _metadata: dict[str, JsonValue]
@@ -145,53 +156,47 @@ class SpanScope:
             "or timed(name, **attributes), which check the kind, name and metadata"
         )
 
-    def _open(self, entered: bool = False) -> SpanHandle:
-        collector = _collector.current_collector()
+    def _open(self) -> SpanHandle:
+        """Open the span of a decorated call, which has its handle to itself."""
+        if not (self._user_timing or _collector._enabled):
+            return _OFF
+        collector = _bound.get() or _collector.current_collector()
         handle = _new(SpanHandle)
         handle._collector = collector
-        handle.span_id = 0
-        if not (self._user_timing or _collector.is_tracing_enabled()):
-            return handle
-        # A ``with`` entry is recorded on the span itself, for ``__exit__`` to find.
+        handle._scope = None
         handle.span_id = collector._start(
-            self._kind, self._name, (), True, "span", (self, handle) if entered else None
+            self._kind, self._name, (), True, "span", None, self._metadata
         )
-        if self._metadata:
-            collector._add_checked_metadata(handle.span_id, self._metadata)
         return handle
 
-    def _close(self, handle: SpanHandle, exc: BaseException | None) -> Span | None:
-        if not handle.span_id:
-            return None
-        if exc is not None:
-            handle.set("status", "error")
-            handle.set("error", _error_text(exc))
-        elif self._user_timing:
-            handle.set("status", "ok")
-        return handle._collector.end(handle.span_id)
+    def _close(self, handle: SpanHandle, exc: BaseException | None) -> None:
+        span_id = handle.span_id
+        if span_id:
+            record = handle._collector._open.get(span_id)
+            if record is not None:
+                if exc is not None:
+                    metadata = record[_METADATA]
+                    metadata["status"] = "error"
+                    metadata["error"] = _error_text(exc)
+                elif self._user_timing:
+                    record[_METADATA]["status"] = "ok"
+            handle._collector.end(span_id)
 
     def __enter__(self) -> SpanHandle:
-        self._entered = True
-        return self._open(entered=True)
-
-    def _own_entry(self) -> SpanHandle | None:
-        """Return the handle of the innermost span this scope opened in the calling context.
-
-        The scope holds no per-entry state: it may be entered again before it
-        exits (recursion), or by concurrent tasks and threads, whose exits
-        need not come in reverse order of their entries. Each context's own
-        active-span stack says which of the open spans is its own.
-        """
-        stack = _collector._active_spans.get()
-        while stack is not None:
-            span_id, owner, stack = stack
-            record = owner.get(span_id)
-            if record is not None:
-                entry = record[_collector._ENTRY]
-                if entry is not None and entry[0] is self:
-                    handle: SpanHandle = entry[1]
-                    return handle
-        return None
+        if not (self._user_timing or _collector._enabled):
+            self._entered = True
+            return _OFF
+        self._opened = True
+        # What current_collector() returns, without the call when use_collector bound one.
+        collector = _bound.get() or _collector.current_collector()
+        handle = _new(SpanHandle)
+        handle._collector = collector
+        handle._scope = self
+        # The span records the handle, for __exit__ to find on this context's stack.
+        handle.span_id = collector._start(
+            self._kind, self._name, (), True, "span", handle, self._metadata
+        )
+        return handle
 
     def __exit__(
         self,
@@ -199,14 +204,35 @@ class SpanScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        handle = self._own_entry()
-        if handle is not None:
-            self._close(handle, exc)
-        elif not self._entered:
+        # The scope holds no per-entry state: it may be entered again before it
+        # exits (recursion), or by concurrent tasks and threads, whose exits need
+        # not come in reverse order of their entries. The calling context's own
+        # active-span stack says which open span this exit ends: the innermost
+        # one this scope opened here (usually the top of the stack).
+        if not self._opened:
+            if self._entered:
+                return  # only ever entered while tracing was off: nothing to end
             raise ValueError(
                 f"{self!r} was exited without being entered; use it as `with {self._call()}:` "
                 f"or decorate a function with @{self._call()}"
             )
+        stack = _active_spans.get()
+        while stack is not None:
+            span_id, owner, stack = stack
+            record = owner.get(span_id)
+            if record is not None:
+                handle = record[_ENTRY]
+                if handle is not None and handle._scope is self:
+                    if exc is not None:
+                        metadata = record[_METADATA]
+                        metadata["status"] = "error"
+                        metadata["error"] = _error_text(exc)
+                    elif self._user_timing:
+                        record[_METADATA]["status"] = "ok"
+                    handle._collector.end(span_id)
+                    return
+        # Nothing of ours is open here: this entry found tracing off, or its span
+        # was ended by other means.
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -264,35 +290,32 @@ class SpanScope:
         return f"<{what} {self._kind.value} {self._name!r}>"
 
 
-def _scope(
-    kind: SpanKind, name: str, metadata: dict[str, JsonValue], user_timing: bool
-) -> SpanScope:
-    scope = _new(SpanScope)
-    scope._entered = False
-    scope._kind = kind
-    scope._name = name
-    scope._metadata = metadata
-    scope._user_timing = user_timing
-    return scope
+# The handle of every span() entered while tracing is off: span_id 0, all no-ops.
+_OFF: SpanHandle = _new(SpanHandle)
+_OFF.span_id = 0
+_OFF._scope = None
 
 
-def _checked(func: str, name: object, metadata: dict[str, object]) -> tuple[str, dict[str, Any]]:
-    if not isinstance(name, str):
-        raise TypeError(f"{func}: span name must be str, got {type(name).__name__}")
-    plain_name = name if type(name) is str else str.__str__(name)
+def _checked_name(func: str, name: object) -> str:
+    if isinstance(name, str):
+        return str.__str__(name)
+    raise TypeError(f"{func}: span name must be str, got {type(name).__name__}")
+
+
+def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonValue]:
     for value in metadata.values():
-        if type(value) not in _PLAIN_TYPES:
+        if value.__class__ not in _PLAIN_TYPES:
             break
     else:
         # Keyword names are always plain str and the ** dict is ours: nothing to convert.
-        return plain_name, metadata
+        return metadata
     checked: dict[str, JsonValue] = {}
     for key, value in metadata.items():
         if key == "usage" and isinstance(value, LlmCallUsage):
             checked.update(_usage_metadata(value, func, None))
         else:
             checked[check_key(key, func, None)] = json_value(value, func, None, key)
-    return plain_name, checked
+    return checked
 
 
 def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
@@ -307,9 +330,20 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
             ``usage=LlmCallUsage(...)`` sets the usage's keys, as
             :meth:`SpanHandle.set_usage` does.
     """
-    parsed = kind if type(kind) is SpanKind else SpanKind.parse(kind)
-    checked_name, checked = _checked("span", name, metadata)
-    return _scope(parsed, checked_name, checked, False)
+    if kind.__class__ is not SpanKind:
+        kind = SpanKind.parse(kind)
+    if name.__class__ is not str:
+        name = _checked_name("span", name)
+    if metadata:
+        metadata = _checked_metadata("span", metadata)
+    # Built here rather than by a helper: one call less on every span() block.
+    scope = _new(SpanScope)
+    scope._kind = kind
+    scope._name = name
+    scope._metadata = metadata
+    scope._user_timing = False
+    scope._entered = scope._opened = False
+    return scope
 
 
 def timed(name: str, /, **attributes: object) -> SpanScope:
@@ -318,5 +352,12 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     Ends with ``status="ok"``, or ``status="error"`` and ``error`` when the
     body raises.
     """
-    checked_name, checked = _checked("timed", name, attributes)
-    return _scope(SpanKind.USER_TIMING, checked_name, checked, True)
+    if name.__class__ is not str:
+        name = _checked_name("timed", name)
+    scope = _new(SpanScope)
+    scope._kind = SpanKind.USER_TIMING
+    scope._name = name
+    scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
+    scope._user_timing = True
+    scope._entered = scope._opened = False
+    return scope

@@ -1,0 +1,194 @@
+"""The fast paths of span(), timed() and the handle, against the general ones they skip."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+
+import pytest
+
+from pytest_harn_trace import (
+    current_span_id,
+    set_tracing_enabled,
+    span,
+    span_set_metadata,
+    span_start,
+    timed,
+)
+from pytest_harn_trace.collector import swap_enabled
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Tag(str):
+    pass
+
+
+class Ratio(float):
+    pass
+
+
+# -- tracing off ---------------------------------------------------------------------------
+
+
+def test_with_tracing_off_every_span_block_is_a_noop(tracing_off):
+    scope = span("fn_call", "f", k=1)
+    with scope as first, span("tool_call", "t") as second:
+        assert first.span_id == second.span_id == 0
+        first.set("k", object())
+        first.update({"k": object()})
+        assert first.event("e") is False
+        assert first.link() is None
+    assert span_start("fn_call", "f") == 0
+    assert tracing_off.spans() == []
+    assert tracing_off.open_spans() == []
+
+
+def test_with_tracing_off_an_exit_leaves_the_timed_span_around_it_open(tracing_off):
+    with timed("outer") as outer:
+        with span("fn_call", "off"):
+            pass
+        assert tracing_off.current_span_id() == outer.span_id
+    (done,) = tracing_off.spans()
+    assert (done.name, done.metadata) == ("outer", {"status": "ok"})
+
+
+def test_timed_inside_an_untraced_span_is_recorded_as_a_root(tracing_off):
+    with span("pipeline", "p"), timed("t"):
+        pass
+    assert [(s.name, s.parent_id) for s in tracing_off.spans()] == [("t", None)]
+
+
+def test_a_span_entered_with_tracing_on_ends_when_exited_with_it_off(tracing):
+    with span("pipeline", "p") as handle:
+        swap_enabled(False)
+    swap_enabled(True)
+    assert [s.span_id for s in tracing.spans()] == [handle.span_id]
+    assert tracing.open_spans() == []
+
+
+def test_a_scope_entered_off_then_on_records_only_the_traced_entry(tracing_off):
+    scope = span("step", "s")
+    with scope:
+        pass
+    set_tracing_enabled(True)
+    with scope as handle:
+        pass
+    assert [s.span_id for s in tracing_off.spans()] == [handle.span_id]
+
+
+# -- exact types fast, everything else through the full check ------------------------------
+
+
+def test_set_converts_what_the_exact_type_check_lets_through_to_the_full_check(tracing):
+    with span("step", "s") as handle:
+        handle.set("flag", True)
+        handle.set(Tag("level"), Level.HIGH)
+        handle.set("tag", Tag("x"))
+        handle.set("ratio", Ratio("nan"))
+        handle.set("pair", (1, 2))
+    metadata = tracing.spans()[0].metadata
+    assert metadata == {"flag": True, "level": 3, "tag": "x", "ratio": None, "pair": [1, 2]}
+    assert [type(key) for key in metadata] == [str] * 5
+    assert [type(value) for value in metadata.values()] == [bool, int, str, type(None), list]
+
+
+def test_span_converts_subclassed_names_and_metadata(tracing):
+    with span("step", Tag("name"), level=Level.HIGH, tag=Tag("x"), flag=False):
+        pass
+    (done,) = tracing.spans()
+    assert type(done.name) is str
+    assert done.metadata == {"level": 3, "tag": "x", "flag": False}
+    assert [type(value) for value in done.metadata.values()] == [int, str, bool]
+
+
+def test_module_functions_convert_subclassed_keys_and_values(tracing):
+    span_id = span_start("step", "s")
+    span_set_metadata(span_id, Tag("level"), Level.HIGH)
+    tracing.end(span_id)
+    ((key, value),) = tracing.spans()[0].metadata.items()
+    assert (type(key), type(value), value) == (str, int, 3)
+
+
+def test_the_fast_check_still_refuses_what_is_not_json(tracing):
+    with span("step", "s") as handle:
+        with pytest.raises(TypeError, match=r'^SpanHandle\.set\(span 1, "k"\): object is not'):
+            handle.set("k", object())
+        with pytest.raises(TypeError, match=r"^SpanHandle\.set\(span 1, b'k'\): metadata key"):
+            handle.set(b"k", 1)  # type: ignore[arg-type]
+    assert tracing.spans()[0].metadata == {}
+
+
+# -- one scope entered twice -------------------------------------------------------------------
+
+
+def test_a_scope_entered_twice_in_a_row_records_two_spans(tracing):
+    scope = span("tool_call", "t", k=1)
+    with scope as first:
+        first.set("n", 1)
+    with scope:
+        pass
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [
+        (1, {"k": 1, "n": 1}),
+        (2, {"k": 1}),  # the first entry's set() never reaches the scope's own metadata
+    ]
+
+
+def test_a_nested_reentry_ends_inner_then_outer_even_past_a_span_left_open(tracing):
+    scope = span("fn_call", "f")
+    with scope as outer:
+        with scope as inner:
+            left_open = span_start("step", "left-open")
+        assert current_span_id() == left_open  # never ended, still the active span
+        assert [s.span_id for s in tracing.spans()] == [inner.span_id]
+    assert [s.span_id for s in tracing.spans()] == [inner.span_id, outer.span_id]
+    assert [o[0] for o in tracing.open_spans()] == [left_open]
+
+
+# -- a decorator reused across threads and tasks ----------------------------------------------
+
+
+def test_a_decorated_function_called_from_many_threads_gets_a_span_per_call(tracing):
+    @span("tool_call", "work")
+    def work():
+        return current_span_id()
+
+    calls: list[tuple[int, int]] = []
+
+    def run(index):
+        with span("fn_call", f"thread-{index}") as outer:
+            for _ in range(200):
+                calls.append((outer.span_id, work()))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    by_id = {s.span_id: s for s in tracing.spans()}
+    assert len(by_id) == 8 + 8 * 200
+    assert [(o, i) for o, i in calls if by_id[i].parent_id != o] == []
+    assert tracing.open_spans() == []
+
+
+def test_a_decorated_coroutine_awaited_by_many_tasks_gets_a_span_per_call(tracing):
+    @timed("fetch")
+    async def fetch():
+        await asyncio.sleep(0)
+        return current_span_id()
+
+    async def task(index):
+        with span("fn_call", f"task-{index}") as outer:
+            return [(outer.span_id, await fetch()) for _ in range(20)]
+
+    async def main():
+        return await asyncio.gather(*(task(index) for index in range(10)))
+
+    calls = [pair for pairs in asyncio.run(main()) for pair in pairs]
+    by_id = {s.span_id: s for s in tracing.spans()}
+    assert len(by_id) == 10 + 10 * 20
+    assert [(o, i) for o, i in calls if by_id[i].parent_id != o] == []
+    assert {by_id[i].metadata["status"] for _, i in calls} == {"ok"}
