@@ -536,8 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    pairs: int = args.pairs or (300 if args.quick else 20_000)
-    rounds: int = args.rounds or (3 if args.quick else 7)
+    pairs: int = args.pairs or (300 if args.quick else 5_000)
+    rounds: int = args.rounds or (3 if args.quick else 21)
     sizes = (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000)
     repeats = 1 if args.quick else 3
 

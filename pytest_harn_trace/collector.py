@@ -181,9 +181,8 @@ class SpanCollector:
         self._completed: list[Span] = []
         self._epoch_ns = _perf_ns()
         self._used_real_clock = False
-        # The last timestamps given to a span, shared with the next one when equal.
+        # The last start time given to a span, shared with the next one when equal.
         self._last_unix_ms = 0
-        self._last_start_ms = 0
         # Guards only rare operations: rewriting the completed list, a first event.
         self._lock = threading.Lock()
 
@@ -420,11 +419,6 @@ class SpanCollector:
             duration_ms = max(mock.read()[0] - mock_start_ms, 0)
         else:
             duration_ms = (_perf_ns() - started_ns) // 1_000_000
-        start_ms = (started_ns - self._epoch_ns) // 1_000_000
-        if start_ms == self._last_start_ms:
-            start_ms = self._last_start_ms  # shared, as for start_unix_ms
-        else:
-            self._last_start_ms = start_ms
         completed: Span = _new_span(
             Span,
             (
@@ -433,7 +427,7 @@ class SpanCollector:
                 parent_id,
                 kind,
                 name,
-                start_ms,
+                (started_ns - self._epoch_ns) // 1_000_000,
                 start_unix_ms,
                 duration_ms,
                 # A copy: a writer that looked the span up just before it ended
