@@ -115,6 +115,22 @@ _EVENTS = 8
 _ENTRY = 9
 
 
+class _EndedMetadata(dict[str, Any]):
+    """The metadata slot of an ended span: whatever a late writer sets is dropped."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        pass
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return default
+
+
+_ENDED_METADATA = _EndedMetadata()
+
+
 def _new_trace_id() -> str:
     return f"trace_{uuid7()}"
 
@@ -414,6 +430,10 @@ class SpanCollector:
             parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
             metadata, links, events, _,
         ) = span  # fmt: skip
+        # A writer that looked the span up just before the pop reads the metadata
+        # slot again as it writes (one step, which no other thread can split with
+        # the GIL), so from here on it writes nowhere: the Span's dict never changes.
+        span[_METADATA] = _ENDED_METADATA
         mock = _clock._active
         if mock is not None and mock_start_ms is not None:
             duration_ms = max(mock.read()[0] - mock_start_ms, 0)
@@ -430,9 +450,7 @@ class SpanCollector:
                 (started_ns - self._epoch_ns) // 1_000_000,
                 start_unix_ms,
                 duration_ms,
-                # A copy: a writer that looked the span up just before it ended
-                # may still write to the open span's dict, never to this one.
-                metadata.copy(),
+                metadata,
                 links,
                 tuple(events) if events else (),
             ),
