@@ -172,14 +172,15 @@ class SpanScope:
     def _close(self, handle: SpanHandle, exc: BaseException | None) -> None:
         span_id = handle.span_id
         if span_id:
-            record = handle._collector._open.get(span_id)
-            if record is not None:
-                if exc is not None:
+            if exc is not None or self._user_timing:
+                record = handle._collector._open.get(span_id)
+                if record is not None:
                     metadata = record[_METADATA]
-                    metadata["status"] = "error"
-                    metadata["error"] = _error_text(exc)
-                elif self._user_timing:
-                    record[_METADATA]["status"] = "ok"
+                    if exc is not None:
+                        metadata["status"] = "error"
+                        metadata["error"] = _error_text(exc)
+                    else:
+                        metadata["status"] = "ok"
             handle._collector.end(span_id)
 
     def __enter__(self) -> SpanHandle:
