@@ -1,11 +1,13 @@
 """pytest-harn-trace: Harn VM tracing spans in Python, with pytest assertions.
 
-Instrument code with :func:`span` / :func:`timed` (or the seed's module-level
-functions), then assert on the trace in tests with the ``trace`` fixture,
-``mock_clock`` and :func:`assert_span_tree`.
+Instrument your code with :func:`span` / :func:`timed` (or Harn's module-level
+tracing functions such as :func:`span_start`), then assert on the trace in tests
+with the ``trace`` fixture, ``mock_clock`` and :func:`assert_span_tree`.
 """
 
 from __future__ import annotations
+
+from importlib import metadata as _metadata
 
 from pytest_harn_trace import clock, events, meta
 from pytest_harn_trace.capture import HarnTraceWarning, RealClockError, TraceCapture, TraceNode
@@ -46,6 +48,12 @@ from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
 from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
 
+try:
+    __version__: str = _metadata.version("pytest-harn-trace")
+    """The installed version of pytest-harn-trace."""
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
     # Modules
     "clock",
@@ -62,7 +70,7 @@ __all__ = [
     "SpanCollector",
     "current_collector",
     "use_collector",
-    # Seed tracing functions
+    # Harn's module-level tracing functions
     "current_span_id",
     "current_span_link",
     "format_summary",

@@ -2,7 +2,7 @@
 
 This is what the ``trace`` fixture returns, in the spirit of pytest's
 ``caplog``: read-only views for assertions (``spans``, ``roots``, ``find``,
-``one``), the seed's summary, and the normalized dicts that snapshots store.
+``one``), Harn's text summary, and the normalized dicts that snapshots store.
 It knows nothing about pytest.
 """
 
@@ -153,7 +153,7 @@ class TraceCapture:
         self._collector.take_spans()
 
     def summary(self, *, durations: bool = True) -> str:
-        """Return the seed's ``format_summary`` of this capture.
+        """Return Harn's ``format_summary`` of this capture.
 
         ``durations=False`` leaves out every ``Nms`` (header ``Trace: N spans``),
         for output that is the same on every run without a mock clock.

@@ -10,7 +10,7 @@ sibling's span.
 
 The module-level functions (:func:`span_start`, :func:`span_end`, ...) act on
 the current collector and are no-ops while tracing is disabled, exactly as in
-the seed; :func:`use_collector` swaps the current collector for a block.
+Harn; :func:`use_collector` swaps the current collector for a block.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ _sinks = _events._sinks
 # variable serves every collector: each one looks only at the nodes it owns.
 # Nodes are not removed when their span ends; a node whose span is no longer in
 # its owner's open dict is dead, and dead nodes are dropped from the top when
-# the next span starts. Skipping ended spans is exactly the seed's "remove the
+# the next span starts. Skipping ended spans is exactly Harn's "remove the
 # last occurrence from the stack", without touching the variable on ``end``.
 _Stack: TypeAlias = "tuple[int, dict[int, Any], _Stack] | None"
 _active_spans: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
@@ -272,7 +272,7 @@ class SpanCollector:
             started_ns = _perf_ns()
             mock_start_ms, start_unix_ms = mock.read()
         if _sinks:
-            # Before the span is registered, as in the seed: a sink that raises
+            # Before the span is registered, as in Harn: a sink that raises
             # leaves no open span behind to become every later span's parent.
             _events.emit_span_start(
                 span_id,
@@ -671,7 +671,7 @@ def span_set_metadata(span_id: int, key: str, value: object) -> None:
 
 
 def span_attach_metadata(span_id: int, key: str, value: object) -> None:
-    """Attach metadata to an open span: the seed's other name for :func:`span_set_metadata`.
+    """Attach metadata to an open span: Harn's other name for :func:`span_set_metadata`.
 
     A no-op for span id 0 or a span that already ended; to add to a completed
     span, use :func:`span_attach_metadata_if_absent`.

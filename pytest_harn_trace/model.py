@@ -27,7 +27,7 @@ the collector checks every value at the moment it is set.
 
 
 class SpanKind(StrEnum):
-    """The kind of operation a span represents (the seed's 21 kinds)."""
+    """The kind of operation a span represents (Harn's 21 kinds)."""
 
     PIPELINE = "pipeline"
     FN_CALL = "fn_call"
@@ -136,7 +136,7 @@ class LlmCallUsage:
             )
 
     def metadata_pairs(self) -> list[tuple[str, JsonValue]]:
-        """Return ``(key, value)`` pairs in the seed's order; cost left out when ``None``."""
+        """Return ``(key, value)`` pairs in Harn's order; cost left out when ``None``."""
         pairs: list[tuple[str, JsonValue]] = [
             (meta.MODEL, self.model),
             (meta.PROVIDER, self.provider),

@@ -4,7 +4,7 @@
 values rendered by :func:`to_json`, which prints a JSON value byte for byte as
 Rust's ``serde_json`` (with ``preserve_order``) displays a ``serde_json::Value``.
 
-The seed walks the tree by scanning every span for the children of every span
+Harn walks the tree by scanning every span for the children of every span
 it draws (quadratic) and recursing per level. Here the children are indexed
 once and the walk uses an explicit stack, so a trace renders in linear time
 (in its spans and in its output) at any depth. Note that the output itself
