@@ -81,7 +81,12 @@ def test_open_spans_and_clear(trace: TraceCapture, agent: ResearchAgent) -> None
     trace.clear()  # forget the spans so far; only what follows counts
 
     with span("step", "review") as review:
-        assert trace.open_spans == [(review.span_id, SpanKind.STEP, "review")]
+        [still_open] = trace.open_spans
+        assert (still_open.span_id, still_open.kind, still_open.name) == (
+            review.span_id,
+            SpanKind.STEP,
+            "review",
+        )
         review.set("verdict", "ok")
     assert trace.summary(durations=False) == 'Trace: 1 spans\n\nstep review (verdict="ok")'
 

@@ -43,7 +43,15 @@ from pytest_harn_trace.markers import (
     emit_model_route,
     emit_tool_mount,
 )
-from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.model import (
+    JsonValue,
+    LlmCallUsage,
+    OpenSpan,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+)
 from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
 from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
@@ -62,6 +70,7 @@ __all__ = [
     # Records
     "JsonValue",
     "LlmCallUsage",
+    "OpenSpan",
     "Span",
     "SpanEvent",
     "SpanKind",

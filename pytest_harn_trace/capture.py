@@ -23,7 +23,7 @@ from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.html_report import write_waterfall
 from pytest_harn_trace.matching import show
 from pytest_harn_trace.mismatch import TreeMismatch
-from pytest_harn_trace.model import JsonValue, Span, SpanKind
+from pytest_harn_trace.model import JsonValue, OpenSpan, Span, SpanKind
 from pytest_harn_trace.perfetto import write_perfetto
 from pytest_harn_trace.summary import format_summary
 from pytest_harn_trace.timeline import Timeline, build_timeline
@@ -122,8 +122,12 @@ class TraceCapture:
         return self._collector.spans()
 
     @property
-    def open_spans(self) -> list[tuple[int, SpanKind, str]]:
-        """``(span_id, kind, name)`` of each span started but not yet ended."""
+    def open_spans(self) -> list[OpenSpan]:
+        """Each span started but not yet ended, oldest first, as an :class:`OpenSpan`.
+
+        Records with ``span_id``, ``kind``, ``name``, ``parent_id``, ``metadata``,
+        ``start_ms`` and ``start_unix_ms``.
+        """
         return self._collector.open_spans()
 
     @property

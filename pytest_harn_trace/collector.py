@@ -27,7 +27,7 @@ from typing import Any, TypeAlias, final
 from pytest_harn_trace import clock as _clock
 from pytest_harn_trace import events as _events
 from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.model import JsonValue, OpenSpan, Span, SpanEvent, SpanKind, SpanLink
 
 if sys.version_info >= (3, 14):
     from uuid import uuid7
@@ -496,13 +496,23 @@ class SpanCollector:
                 return span
         return None
 
-    def open_spans(self) -> list[tuple[int, SpanKind, str]]:
-        """Return ``(span_id, kind, name)`` of each open span, oldest first."""
+    def open_spans(self) -> list[OpenSpan]:
+        """Return a record of each span started and not yet ended, oldest first."""
         if not self._open:
             return []
-        return sorted(
-            (span_id, span[_KIND], span[_NAME]) for span_id, span in self._open.copy().items()
-        )
+        epoch_ns = self._epoch_ns
+        return [
+            OpenSpan(
+                span_id,
+                span[_KIND],
+                span[_NAME],
+                span[_PARENT_ID],
+                dict(span[_METADATA]),
+                (span[_STARTED_NS] - epoch_ns) // _NS_PER_MS,
+                span[_START_UNIX_MS],
+            )
+            for span_id, span in sorted(self._open.copy().items())
+        ]
 
     def peek_open_spans(self) -> list[Span]:
         """Return each open span as if it ended now, oldest first; the spans stay open.

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from pytest_harn_trace import meta
 
-__all__ = ["JsonValue", "LlmCallUsage", "Span", "SpanEvent", "SpanKind", "SpanLink"]
+__all__ = ["JsonValue", "LlmCallUsage", "OpenSpan", "Span", "SpanEvent", "SpanKind", "SpanLink"]
 
 __tracebackhide__ = True  # pytest shows the user's call, not the plugin's frames
 
@@ -314,6 +314,26 @@ class Span(NamedTuple):
             links=tuple(SpanLink.from_dict(link) for link in data.get("links") or ()),
             events=tuple(SpanEvent.from_dict(event) for event in data.get("events") or ()),
         )
+
+
+class OpenSpan(NamedTuple):
+    """A span that started and has not ended yet, as ``trace.open_spans`` lists it.
+
+    A snapshot: ``metadata`` is a copy, and later changes to the span don't reach it.
+    """
+
+    span_id: int
+    kind: SpanKind
+    name: str
+    parent_id: int | None
+    metadata: dict[str, JsonValue]
+    start_ms: int
+    """Monotonic offset from the collector's epoch, in milliseconds (as ``Span.start_ms``)."""
+    start_unix_ms: int
+    """Wall-clock start in milliseconds since the UNIX epoch."""
+
+    def __str__(self) -> str:
+        return f"span {self.span_id} {self.kind.value} {self.name!r}"
 
 
 def _require_mapping(what: str, data: object) -> None:

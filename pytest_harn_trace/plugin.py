@@ -17,6 +17,7 @@ from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
 from pytest_harn_trace.collector import SpanCollector, use_collector
+from pytest_harn_trace.model import OpenSpan
 from pytest_harn_trace.orphans import draw_orphans
 from pytest_harn_trace.otel_plugin import start_otel_capture
 from pytest_harn_trace.snapshot import (
@@ -364,9 +365,7 @@ def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
         del stash[_capture_key]
     left_open = collector.open_spans()
     if left_open:
-        names = ", ".join(
-            f"span {span_id} {kind.value} {name!r}" for span_id, kind, name in left_open
-        )
+        names = ", ".join(str(span) for span in left_open)
         path, lineno, _ = request.node.location
         # Attributed to the test itself: no frame of the test is on the stack at teardown.
         warnings.warn_explicit(
@@ -412,10 +411,15 @@ def pytest_runtest_makereport(
         if orphans:
             text = f"{text.rstrip()}\n\n{orphans}"
         if open_spans:
-            text += "\n\nStill open: " + ", ".join(
-                f"{kind.value} {name} (span {span_id})" for span_id, kind, name in open_spans
-            )
+            text += "\n\nStill open: " + ", ".join(_open_span_label(span) for span in open_spans)
         if pictures:
             text += "\n\n" + "\n".join(pictures)
         report.sections.append((f"Captured trace {call.when}", text))
     return report
+
+
+def _open_span_label(span: OpenSpan) -> str:
+    where = f"span {span.span_id}" if span.parent_id is None else (
+        f"span {span.span_id} under span {span.parent_id}"
+    )
+    return f"{span.kind.value} {span.name} ({where})"

@@ -74,6 +74,7 @@ def test_open_spans_are_listed_under_the_summary(pytester: pytest.Pytester) -> N
 
         def test_agent(trace):
             span_start("pipeline", "main")
+            span_start("tool_call", "search")
             assert False
         """
     )
@@ -83,9 +84,30 @@ def test_open_spans_are_listed_under_the_summary(pytester: pytest.Pytester) -> N
             "*- Captured trace call -*",
             "No spans recorded.",
             "",
-            "Still open: pipeline main (span 1)",
+            "Still open: pipeline main (span 1), tool_call search (span 2 under span 1)",
         ]
     )
+
+
+def test_open_spans_are_records_a_test_reads_by_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import OpenSpan, SpanKind, span
+
+        def test_agent(trace, mock_clock):
+            with span("pipeline", "mine", user="ada") as mine:
+                [open_span] = trace.open_spans
+                assert isinstance(open_span, OpenSpan)
+                assert open_span.name == "mine"
+                assert open_span.kind is SpanKind.PIPELINE
+                assert open_span.span_id == mine.span_id
+                assert open_span.parent_id is None
+                assert open_span.metadata == {"user": "ada"}
+                assert open_span.start_ms >= 0
+                assert open_span.start_unix_ms == mock_clock.wall_ms
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_tests_without_trace_get_no_section(pytester: pytest.Pytester) -> None:

@@ -8,6 +8,8 @@ import uuid
 import pytest
 
 from pytest_harn_trace import (
+    MockClock,
+    OpenSpan,
     Span,
     SpanCollector,
     SpanKind,
@@ -16,6 +18,7 @@ from pytest_harn_trace import (
     current_span_id,
     current_span_link,
     format_summary,
+    install_override,
     is_tracing_enabled,
     peek_spans,
     reset_tracing,
@@ -384,7 +387,32 @@ def test_take_spans_drains_and_peek_copies(tracing):
 def test_open_spans_lists_open_spans_oldest_first(tracing):
     a = span_start("pipeline", "a")
     b = span_start("tool_call", "b")
-    assert tracing.open_spans() == [(a, SpanKind.PIPELINE, "a"), (b, SpanKind.TOOL_CALL, "b")]
+    assert [(o.span_id, o.kind, o.name) for o in tracing.open_spans()] == [
+        (a, SpanKind.PIPELINE, "a"),
+        (b, SpanKind.TOOL_CALL, "b"),
+    ]
+
+
+def test_open_spans_are_records_with_parent_metadata_and_start(tracing):
+    with install_override(MockClock.at_wall_ms(1_000)):
+        outer = span_start("pipeline", "outer")
+        inner = span_start("tool_call", "search")
+    span_set_metadata(inner, "query", "why?")
+    first, second = tracing.open_spans()
+    assert second == OpenSpan(
+        span_id=inner,
+        kind=SpanKind.TOOL_CALL,
+        name="search",
+        parent_id=outer,
+        metadata={"query": "why?"},
+        start_ms=second.start_ms,
+        start_unix_ms=1_000,
+    )
+    assert (first.name, first.parent_id, first.metadata) == ("outer", None, {})
+    assert first.start_ms >= 0
+    assert str(second) == f"span {inner} tool_call 'search'"
+    second.metadata["query"] = "changed"  # a copy: the open span keeps its own
+    assert span_end(inner).metadata == {"query": "why?"}
 
 
 def test_reset_tracing_resets_the_current_collector(tracing):
@@ -522,7 +550,9 @@ def test_span_ids_of_wrong_type_are_type_error_and_touch_nothing(tracing, bad_id
         assert str(info.value) == (
             f"{func}: span id must be an int (as returned by span_start), got {name}"
         )
-    assert tracing.open_spans() == [(1, SpanKind.PIPELINE, "a")]
+    assert [(o.span_id, o.kind, o.name) for o in tracing.open_spans()] == [
+        (1, SpanKind.PIPELINE, "a")
+    ]
     done = span_end(span_id)
     assert done.span_id == 1
     assert type(done.span_id) is int

@@ -244,8 +244,13 @@ class CollectorMachine(RuleBasedStateMachine):
 
     @invariant()
     def open_spans_match(self) -> None:
-        assert self.collector.open_spans() == [
-            (s.span_id, s.kind, s.name) for s in sorted(self.open.values(), key=lambda s: s.span_id)
+        got = [
+            (s.span_id, s.kind, s.name, s.parent_id, s.metadata, s.start_unix_ms)
+            for s in self.collector.open_spans()
+        ]
+        assert got == [
+            (s.span_id, s.kind, s.name, s.parent_id, s.metadata, s.start_wall)
+            for s in sorted(self.open.values(), key=lambda s: s.span_id)
         ]
         for span_id, model in self.open.items():
             assert self.collector.open_start_unix_ms(span_id) == model.start_wall
