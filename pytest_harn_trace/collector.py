@@ -589,11 +589,48 @@ _enabled = False
 # The collector bound to this execution context by ``use_collector``; when
 # set it wins over the process-wide ``_current``.
 _bound: ContextVar[SpanCollector | None] = ContextVar("harn_collector", default=None)
+# Threads bound to a collector by ``bind_thread``, by ident. The thread object is
+# kept to tell a bound thread from a later one that reuses its ident.
+_thread_collectors: dict[int, tuple[threading.Thread, SpanCollector]] = {}
 
 
 def current_collector() -> SpanCollector:
     """Return the collector the module-level functions act on."""
-    return _bound.get() or _current
+    return _bound.get() or _unbound_collector()
+
+
+def _unbound_collector() -> SpanCollector:
+    """Return the collector of a context that ``use_collector`` bound none to.
+
+    That is the calling thread's collector if ``bind_thread`` gave it one, else
+    the process-wide current collector. Only threads that did not inherit a
+    context (a plain ``threading.Thread``, a thread-pool worker) get here.
+    """
+    if _thread_collectors:
+        bound = _thread_collectors.get(threading.get_ident())
+        if bound is not None and bound[0] is threading.current_thread():
+            return bound[1]
+    return _current
+
+
+def bind_thread(thread: threading.Thread, collector: SpanCollector) -> None:
+    """Make ``collector`` the one ``thread`` records into for as long as it runs.
+
+    Whatever collector is current later, the module-level functions called from
+    ``thread`` (outside a ``use_collector`` block of its own) act on
+    ``collector``, so the spans it starts and the raw span ids it ends all land
+    there. The ``trace`` fixture binds the threads a test leaves running to that
+    test's collector.
+    """
+    given: object = thread
+    if not isinstance(given, threading.Thread) or given.ident is None:
+        raise TypeError(f"bind_thread expects a started threading.Thread, got {given!r}")
+    if not isinstance(collector, SpanCollector):
+        raise TypeError(f"bind_thread expects a SpanCollector, got {type(collector).__name__}")
+    for ident, (bound, _) in list(_thread_collectors.items()):
+        if not bound.is_alive():
+            _thread_collectors.pop(ident, None)
+    _thread_collectors[given.ident] = (given, collector)
 
 
 @contextlib.contextmanager
@@ -654,7 +691,7 @@ def span_start(kind: SpanKind | str, name: str) -> int:
     """Start a span under the active one. Returns its id, or 0 when tracing is off."""
     if not _enabled:
         return 0
-    return (_bound.get() or _current)._start(kind, name, (), True, "span_start")
+    return (_bound.get() or _unbound_collector())._start(kind, name, (), True, "span_start")
 
 
 def span_start_with_links(kind: SpanKind | str, name: str, links: Iterable[SpanLink]) -> int:
@@ -677,7 +714,7 @@ def span_set_metadata(span_id: int, key: str, value: object) -> None:
     """Set metadata on an open span; a no-op for span id 0."""
     if span_id == 0:
         return
-    (_bound.get() or _current).set_metadata(span_id, key, value)
+    (_bound.get() or _unbound_collector()).set_metadata(span_id, key, value)
 
 
 def span_attach_metadata(span_id: int, key: str, value: object) -> None:
@@ -700,7 +737,7 @@ def span_end(span_id: int) -> Span | None:
     """End a span and return it; ``None`` for id 0 or a span that is not open."""
     if span_id == 0:
         return None
-    return (_bound.get() or _current).end(span_id)
+    return (_bound.get() or _unbound_collector()).end(span_id)
 
 
 def span_start_user_timing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import re
@@ -13,10 +14,10 @@ from typing import Any, Literal, NoReturn
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.clock import MockClock, install_override
-from pytest_harn_trace.collector import SpanCollector, use_collector
+from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.isolation import Isolation
 from pytest_harn_trace.model import OpenSpan
 from pytest_harn_trace.orphans import draw_orphans
 from pytest_harn_trace.otel_plugin import start_otel_capture
@@ -45,6 +46,12 @@ _MARKER = "harn_trace"
 _MARKER_ARGS = ("wall_ms", "auto_advance_ms", "virtual_time")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
+_isolation_key = pytest.StashKey[Isolation]()
+# Set on tests that use the ``trace`` fixture, whose capture starts with their first fixture.
+_wants_trace_key = pytest.StashKey[bool]()
+# What the trace held at the end of the last phase reported: (completed, open) counts.
+_reported_key = pytest.StashKey[tuple[int, int]]()
+_failed_key = pytest.StashKey[bool]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 _clock_defaults_key = pytest.StashKey[dict[str, int]]()
 _io_quiet_key = pytest.StashKey[int]()
@@ -230,10 +237,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         elif _wants_virtual_time(item):
             names = ("mock_clock",)
         else:
-            continue
+            names = ()
         for name in names:
             if name not in item.fixturenames:
                 item.fixturenames.append(name)
+        if "trace" in item.fixturenames and _is_our_trace_fixture(item):
+            item.stash[_wants_trace_key] = True
 
 
 def _wants_virtual_time(item: pytest.Function) -> bool:
@@ -270,6 +279,73 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         item.obj = original
+
+
+def _is_our_trace_fixture(item: pytest.Function) -> bool:
+    """Whether the test's ``trace`` is this plugin's, not a fixture of the same name of its own."""
+    # pytest has no public way to ask which fixture a name resolves to for a test.
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    found = definitions.get("trace") if isinstance(definitions, dict) else None
+    if not found:
+        return True
+    func = getattr(found[-1], "func", None)
+    return (getattr(func, "__module__", None), getattr(func, "__name__", None)) == (
+        __name__,
+        "trace_fixture",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    """Start a ``trace`` test's capture before its first function-scoped fixture is set up.
+
+    Fixtures of wider scope come first in every test's setup, so they are not part of it.
+    """
+    if fixturedef.scope == "function":
+        item = request.node
+        if _wants_trace_key in item.stash and _capture_key not in item.stash:
+            _start_capture(request)
+
+
+def _start_capture(request: pytest.FixtureRequest) -> TraceCapture:
+    """Install a fresh collector for the test until its last fixture is torn down."""
+    item: pytest.Item = request.node
+    capture = item.stash.get(_capture_key, None)
+    if capture is not None:
+        return capture
+    collector = SpanCollector()
+    hook = item.config.hook
+
+    def redact(span: dict[str, Any]) -> None:
+        hook.pytest_harn_trace_redact(span=span)
+
+    capture = TraceCapture(collector, redact=redact)
+    start_otel_capture(request, collector)
+    isolation = Isolation(collector, item.nodeid)
+    # Registered before the fixture being set up registers its own teardown, so it
+    # runs after the teardown of every function-scoped fixture of the test.
+    item.addfinalizer(functools.partial(_stop_capture, item))
+    item.stash[_isolation_key] = isolation
+    item.stash[_capture_key] = capture
+    isolation.start()
+    return capture
+
+
+def _stop_capture(item: pytest.Item) -> None:
+    messages = item.stash[_isolation_key].stop()
+    del item.stash[_isolation_key]
+    if messages:
+        path, lineno, _ = item.location
+        for message in messages:
+            # Attributed to the test itself: no frame of the test is on the stack at teardown.
+            warnings.warn_explicit(
+                HarnTraceWarning(message),
+                category=HarnTraceWarning,
+                filename=str(item.config.rootpath / path),
+                lineno=(lineno or 0) + 1,
+            )
 
 
 def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
@@ -333,8 +409,11 @@ def mock_clock_fixture(request: pytest.FixtureRequest) -> Iterator[MockClock]:
 
 
 @pytest.fixture(name="trace")
-def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
+def trace_fixture(request: pytest.FixtureRequest) -> TraceCapture:
     """The spans recorded during this test, in a fresh collector with tracing on.
+
+    Capture starts before the test's first fixture is set up and ends after its
+    last one is torn down, so spans the test's fixtures record are in it too.
 
     - ``trace.spans`` / ``trace.open_spans``: completed (in completion order) / open spans;
     - ``trace.roots``: the span tree (nodes with ``.children``);
@@ -343,40 +422,10 @@ def trace_fixture(request: pytest.FixtureRequest) -> Iterator[TraceCapture]:
     - ``trace.to_dicts(normalize=True)``: dicts that are stable across runs;
     - ``assert trace == trace_snapshot``: snapshot the summary (needs ``mock_clock``).
 
-    Afterwards the previous collector and enabled state come back.
+    Afterwards the previous collector and enabled state come back. Threads the
+    test leaves running stay bound to its trace.
     """
-    collector = SpanCollector()
-    hook = request.config.hook
-
-    def redact(span: dict[str, Any]) -> None:
-        hook.pytest_harn_trace_redact(span=span)
-
-    capture = TraceCapture(collector, redact=redact)
-    start_otel_capture(request, collector)
-    stash = request.node.stash
-    stash[_capture_key] = capture
-    was_enabled = _collector.swap_enabled(True)
-    try:
-        with use_collector(collector):
-            yield capture
-    finally:
-        _collector.swap_enabled(was_enabled)
-        # The call report has been made; don't keep every test's spans for the session.
-        del stash[_capture_key]
-    left_open = collector.open_spans()
-    if left_open:
-        names = ", ".join(str(span) for span in left_open)
-        path, lineno, _ = request.node.location
-        # Attributed to the test itself: no frame of the test is on the stack at teardown.
-        warnings.warn_explicit(
-            HarnTraceWarning(
-                f"{request.node.nodeid} left {len(left_open)} span(s) open: {names}; "
-                "end them (span_end, or `with span(...)`) so the trace is complete"
-            ),
-            category=HarnTraceWarning,
-            filename=str(request.config.rootpath / path),
-            lineno=(lineno or 0) + 1,
-        )
+    return _start_capture(request)
 
 
 @pytest.fixture(name="trace_snapshot")
@@ -395,26 +444,51 @@ def trace_json_snapshot_fixture(snapshot: SnapshotAssertion) -> SnapshotAssertio
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Add a ``Captured trace <phase>`` section to the report of a test that used ``trace``."""
+    """Add a ``Captured trace <phase>`` section to the reports of a test that used ``trace``.
+
+    Each section shows the whole trace as it stood at the end of that phase:
+    ``setup`` when the setup failed, ``call``, and ``teardown`` when the
+    fixtures' teardown recorded spans.
+    """
     report = yield
     capture = item.stash.get(_capture_key, None)
-    if capture is None or call.when != "call":
+    if capture is None:
         return report
+    when = call.when
+    failed = report.failed or item.stash.get(_failed_key, False)
+    if when == "teardown":
+        # The last report of the test: don't keep every test's spans for the session.
+        del item.stash[_capture_key]
+        item.stash[_failed_key] = False
+    elif report.failed:
+        item.stash[_failed_key] = True
     mode = item.config.stash[_report_mode_key]
     pictures = []
-    if mode == "all" or report.failed:
+    if when == "call" and (mode == "all" or report.failed):
         pictures = _write_pictures(item, capture, call.excinfo)
-    if mode == "all" or (mode == "failed" and report.failed):
-        text = capture.summary()
-        open_spans = capture.open_spans
-        orphans = draw_orphans(capture.spans, open_spans)
-        if orphans:
-            text = f"{text.rstrip()}\n\n{orphans}"
-        if open_spans:
-            text += "\n\nStill open: " + ", ".join(_open_span_label(span) for span in open_spans)
-        if pictures:
-            text += "\n\n" + "\n".join(pictures)
-        report.sections.append((f"Captured trace {call.when}", text))
+    if mode == "never" or (mode == "failed" and not failed):
+        return report
+    if when == "setup" and not report.failed:
+        return report
+    open_spans = capture.open_spans
+    counts = (len(capture), len(open_spans))
+    if when == "teardown":
+        unchanged = counts == item.stash.get(_reported_key, None)
+        if _reported_key in item.stash:
+            del item.stash[_reported_key]
+        if unchanged and not report.failed:
+            return report  # the fixtures' teardown recorded nothing new
+    else:
+        item.stash[_reported_key] = counts
+    text = capture.summary()
+    orphans = draw_orphans(capture.spans, open_spans)
+    if orphans:
+        text = f"{text.rstrip()}\n\n{orphans}"
+    if open_spans:
+        text += "\n\nStill open: " + ", ".join(_open_span_label(span) for span in open_spans)
+    if pictures:
+        text += "\n\n" + "\n".join(pictures)
+    report.sections.append((f"Captured trace {when}", text))
     return report
 
 

@@ -1,0 +1,136 @@
+"""Keeping a test's spans in that test's trace, and nobody else's.
+
+An :class:`Isolation` installs a test's collector (and turns tracing on) for
+the test's whole run, from its first fixture's setup to its last fixture's
+teardown, then puts the previous state back. The threads the test leaves
+running stay bound to its collector for good (:func:`bind_thread`): whatever
+they record later, raw span ids included, lands in that test's trace. Threads
+that were already running when the test started (a server from a session
+fixture) are not the test's: they feed whichever test is running.
+
+A thread pool created during one test and reused by a later one is such a
+left-over thread: the later test's work submitted to it without the test's
+context lands in the first test's trace, and the later test is told so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import final
+
+from pytest_harn_trace import collector as _collector
+from pytest_harn_trace.collector import SpanCollector, bind_thread, use_collector
+
+__all__ = ["Isolation"]
+
+_SUBMIT_WITH_CONTEXT = (
+    "asyncio.to_thread(fn, ...), or executor.submit(contextvars.copy_context().run, fn, ...)"
+)
+
+
+@dataclass
+class _LeftRunning:
+    """Threads a test left running, bound to its collector."""
+
+    test: str
+    threads: list[threading.Thread]
+    collector: SpanCollector
+
+    def alive(self) -> list[threading.Thread]:
+        return [thread for thread in self.threads if thread.is_alive()]
+
+    def recorded(self) -> int:
+        """How many spans the collector holds, open or completed."""
+        return len(self.collector.spans()) + len(self.collector.open_spans())
+
+
+# Tests whose threads are still running, oldest first.
+_left_running: list[_LeftRunning] = []
+
+
+@final
+class Isolation:
+    """One test's run: its collector installed, and what the test leaves behind.
+
+    Args:
+        collector: The test's collector.
+        test: How messages name the test (its node id).
+    """
+
+    __test__ = False
+
+    def __init__(self, collector: SpanCollector, test: str) -> None:
+        self._collector = collector
+        self._test = test
+        self._stack = contextlib.ExitStack()
+        self._threads_before: set[threading.Thread] = set()
+        self._others: list[tuple[_LeftRunning, int]] = []
+
+    def start(self) -> None:
+        """Make the collector current, with tracing on, and note the threads running now."""
+        self._threads_before = set(threading.enumerate())
+        if _left_running:
+            _left_running[:] = [left for left in _left_running if left.alive()]
+            self._others = [(left, left.recorded()) for left in _left_running]
+        was_enabled = _collector.swap_enabled(True)
+        self._stack.callback(_collector.swap_enabled, was_enabled)
+        self._stack.enter_context(use_collector(self._collector))
+
+    def stop(self) -> list[str]:
+        """Put the previous collector and enabled state back; return what to warn about."""
+        # Bound before the collector stops being current, so that no span of theirs
+        # can reach the next collector in between.
+        current = threading.current_thread()
+        strays = [
+            thread
+            for thread in threading.enumerate()
+            if thread not in self._threads_before and thread is not current and thread.is_alive()
+        ]
+        for thread in strays:
+            bind_thread(thread, self._collector)
+        self._stack.close()
+        self._threads_before = set()
+
+        messages = []
+        left_open = self._collector.open_spans()
+        if left_open:
+            names = ", ".join(str(span) for span in left_open)
+            messages.append(
+                f"{self._test} left {len(left_open)} span(s) open: {names}; "
+                "end them (span_end, or `with span(...)`) so the trace is complete"
+            )
+        if strays:
+            _left_running.append(_LeftRunning(self._test, strays, self._collector))
+            one = len(strays) == 1
+            messages.append(
+                f"{self._test} left {_threads(strays)} running; started during the test, "
+                f"{'it stays' if one else 'they stay'} bound to this test's trace (now "
+                f"{_spans(len(self._collector.spans()))}, {len(left_open)} open), so whatever "
+                f"{'it records' if one else 'they record'} from now on, raw span ids included, "
+                "lands there and never in another test's trace; stop and join "
+                f"{'it' if one else 'them'} before the test ends (in the test, or in a "
+                "fixture's teardown)"
+            )
+        for left, before in self._others:
+            late = left.recorded() - before
+            if late > 0:
+                messages.append(
+                    f"{self._test}: {_spans(late)} recorded while this test ran went to the "
+                    f"trace of {left.test}, which left {_threads(left.threads)} running, "
+                    "bound to its trace. If that was this test's work, submitted to a thread "
+                    "pool that test created, submit it with this test's context: "
+                    + _SUBMIT_WITH_CONTEXT
+                )
+        self._others = []
+        return messages
+
+
+def _threads(threads: list[threading.Thread]) -> str:
+    names = ", ".join(repr(thread.name) for thread in threads)
+    return f"thread {names}" if len(threads) == 1 else f"threads {names}"
+
+
+def _spans(count: int) -> str:
+    return f"{count} span" if count == 1 else f"{count} spans"
