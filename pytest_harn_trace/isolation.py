@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 from typing import final
 
@@ -25,6 +26,9 @@ from pytest_harn_trace.collector import SpanCollector, bind_thread, use_collecto
 
 __all__ = ["Isolation"]
 
+# How long the threads a test leaves behind get, together, to finish on their own
+# (a timer just cancelled, a worker on its last line) before they count as left running.
+_GRACE_S = 0.02
 _SUBMIT_WITH_CONTEXT = (
     "asyncio.to_thread(fn, ...), or executor.submit(contextvars.copy_context().run, fn, ...)"
 )
@@ -82,12 +86,7 @@ class Isolation:
         """Put the previous collector and enabled state back; return what to warn about."""
         # Bound before the collector stops being current, so that no span of theirs
         # can reach the next collector in between.
-        current = threading.current_thread()
-        strays = [
-            thread
-            for thread in threading.enumerate()
-            if thread not in self._threads_before and thread is not current and thread.is_alive()
-        ]
+        strays = _left_behind(self._threads_before)
         for thread in strays:
             bind_thread(thread, self._collector)
         self._stack.close()
@@ -125,6 +124,23 @@ class Isolation:
                 )
         self._others = []
         return messages
+
+
+def _left_behind(before: set[threading.Thread]) -> list[threading.Thread]:
+    """Return the threads started since ``before`` that are still running."""
+    current = threading.current_thread()
+    # Threads the threading module did not start (it only made a stand-in for
+    # them) can't be joined and never look finished: they are not the test's.
+    foreign = getattr(threading, "_DummyThread", ())
+    started = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before and thread is not current and not isinstance(thread, foreign)
+    ]
+    deadline = time.monotonic() + _GRACE_S
+    for thread in started:
+        thread.join(max(deadline - time.monotonic(), 0))
+    return [thread for thread in started if thread.is_alive()]
 
 
 def _threads(threads: list[threading.Thread]) -> str:
