@@ -15,9 +15,9 @@ context lands in the first test's trace, and the later test is told so.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import final
 
@@ -68,7 +68,8 @@ class Isolation:
     def __init__(self, collector: SpanCollector, test: str) -> None:
         self._collector = collector
         self._test = test
-        self._stack = contextlib.ExitStack()
+        self._installed: AbstractContextManager[SpanCollector] | None = None
+        self._was_enabled = False
         self._threads_before: set[threading.Thread] = set()
         self._others: list[tuple[_LeftRunning, int]] = []
 
@@ -78,9 +79,9 @@ class Isolation:
         if _left_running:
             _left_running[:] = [left for left in _left_running if left.alive()]
             self._others = [(left, left.recorded()) for left in _left_running]
-        was_enabled = _collector.swap_enabled(True)
-        self._stack.callback(_collector.swap_enabled, was_enabled)
-        self._stack.enter_context(use_collector(self._collector))
+        self._was_enabled = _collector.swap_enabled(True)
+        self._installed = use_collector(self._collector)
+        self._installed.__enter__()
 
     def stop(self) -> list[str]:
         """Put the previous collector and enabled state back; return what to warn about."""
@@ -89,7 +90,10 @@ class Isolation:
         strays = _left_behind(self._threads_before)
         for thread in strays:
             bind_thread(thread, self._collector)
-        self._stack.close()
+        if self._installed is not None:
+            self._installed.__exit__(None, None, None)
+            self._installed = None
+            _collector.swap_enabled(self._was_enabled)
         self._threads_before = set()
 
         messages = []
@@ -137,6 +141,8 @@ def _left_behind(before: set[threading.Thread]) -> list[threading.Thread]:
         for thread in threading.enumerate()
         if thread not in before and thread is not current and not isinstance(thread, foreign)
     ]
+    if not started:
+        return started
     deadline = time.monotonic() + _GRACE_S
     for thread in started:
         thread.join(max(deadline - time.monotonic(), 0))
