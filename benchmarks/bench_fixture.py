@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_fixture.py            # 2,000 tests x 5 rounds
     .venv/bin/python benchmarks/bench_fixture.py --quick    # 200 tests x 2 rounds
+    .venv/bin/python benchmarks/bench_fixture.py --baseline ../old-checkout  # before/after
 
 Generates, in a temporary directory, modules of trivial tests that differ only
 in the fixture they request:
@@ -13,6 +14,9 @@ in the fixture they request:
 - ``caplog``:       ``def test_i(caplog): pass``
 - ``no fixture, plugin off``: the first module again with ``-p no:harn_trace``,
   to show what merely having the plugin installed costs a test that doesn't use it.
+- with ``--baseline DIR`` (a checkout of another version of this package),
+  ``trace, baseline``: the ``trace`` module again with that version imported
+  (``DIR`` first on ``PYTHONPATH``), for a before/after comparison in one run.
 
 Each runs as ``python -m pytest -q -p no:cacheprovider -p no:randomly <file>`` in
 a subprocess, in interleaved rounds (every module once per round, in rotating
@@ -100,6 +104,7 @@ class Variant:
     filename: str
     fixture: str | None
     extra_args: tuple[str, ...] = ()
+    pythonpath: str | None = None
     samples: dict[str, list[float]] = field(
         default_factory=lambda: {measure: [] for measure in MEASURES}
     )
@@ -120,6 +125,8 @@ def run_once(workdir: Path, variant: Variant, tests: int) -> dict[str, float]:
     env = {**os.environ, "BENCH_FIXTURE_OUT": str(out_file)}
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_PLUGINS", None)
+    if variant.pythonpath is not None:
+        env["PYTHONPATH"] = variant.pythonpath
     command = [
         sys.executable,
         "-m",
@@ -162,7 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 tests, 2 rounds")
     parser.add_argument("--tests", type=int, help="tests per module")
     parser.add_argument("--rounds", type=int, help="interleaved rounds")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another version of pytest-harn-trace to compare trace with",
+    )
     args = parser.parse_args(argv)
+    baseline: Path | None = args.baseline
+    if baseline is not None and not (baseline / "pytest_harn_trace" / "plugin.py").is_file():
+        parser.error(f"--baseline {baseline}: no pytest_harn_trace/plugin.py there")
     tests: int = args.tests or (200 if args.quick else 2_000)
     rounds: int = args.rounds or (2 if args.quick else 5)
 
@@ -177,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         Variant("caplog", "test_caplog.py", "caplog"),
         Variant("no fixture, plugin off", "test_plain.py", None, ("-p", "no:harn_trace")),
     ]
+    if baseline is not None:
+        variants.append(
+            Variant("trace, baseline", "test_trace.py", "trace", pythonpath=str(baseline.resolve()))
+        )
     with tempfile.TemporaryDirectory(prefix="bench_fixture_") as tmp:
         workdir = Path(tmp)
         (workdir / "conftest.py").write_text(CONFTEST)
@@ -227,6 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for measure in MEASURES
     )
     print(f"  {'plugin installed, fixture unused':<34}{unused}")
+    if baseline is not None:
+        row = "".join(f"{overhead('trace, baseline', measure):>11.1f}" for measure in MEASURES)
+        print(f"  {'trace, baseline':<34}{row}")
+        ratios = ""
+        for measure in MEASURES:
+            before = overhead("trace, baseline", measure)
+            ratio = f"{overhead('trace', measure) / before:.2f}x" if before > 0 else "n/a"
+            ratios += f"{ratio:>11}"
+        print(f"  {'trace / trace, baseline':<34}{ratios}")
     trace_over = overhead("trace", "phases")
     caplog_over = overhead("caplog", "phases")
     verdict = "within" if caplog_over > 0 and trace_over / caplog_over <= 1.5 else "NOT within"
