@@ -64,18 +64,19 @@ class Isolation:
     """
 
     __test__ = False
+    __slots__ = ("_collector", "_installed", "_others", "_test", "_threads_before", "_was_enabled")
 
     def __init__(self, collector: SpanCollector, test: str) -> None:
         self._collector = collector
         self._test = test
         self._installed: AbstractContextManager[SpanCollector] | None = None
         self._was_enabled = False
-        self._threads_before: set[threading.Thread] = set()
+        self._threads_before: list[threading.Thread] = []
         self._others: list[tuple[_LeftRunning, int]] = []
 
     def start(self) -> None:
         """Make the collector current, with tracing on, and note the threads running now."""
-        self._threads_before = set(threading.enumerate())
+        self._threads_before = threading.enumerate()
         if _left_running:
             _left_running[:] = [left for left in _left_running if left.alive()]
             self._others = [(left, left.recorded()) for left in _left_running]
@@ -94,7 +95,7 @@ class Isolation:
             self._installed.__exit__(None, None, None)
             self._installed = None
             _collector.swap_enabled(self._was_enabled)
-        self._threads_before = set()
+        self._threads_before = []
 
         messages = []
         left_open = self._collector.open_spans()
@@ -130,19 +131,22 @@ class Isolation:
         return messages
 
 
-def _left_behind(before: set[threading.Thread]) -> list[threading.Thread]:
+# Threads the threading module did not start (it only made a stand-in for them)
+# can't be joined and never look finished: they are not the test's.
+_FOREIGN: type | tuple[()] = getattr(threading, "_DummyThread", ())
+
+
+def _left_behind(before: list[threading.Thread]) -> list[threading.Thread]:
     """Return the threads started since ``before`` that are still running."""
-    current = threading.current_thread()
-    # Threads the threading module did not start (it only made a stand-in for
-    # them) can't be joined and never look finished: they are not the test's.
-    foreign = getattr(threading, "_DummyThread", ())
-    started = [
-        thread
-        for thread in threading.enumerate()
-        if thread not in before and thread is not current and not isinstance(thread, foreign)
-    ]
+    running = threading.enumerate()
+    if running == before:  # the same thread objects: nothing started, nothing ended
+        return []
+    # The calling thread was running at the start too, so it is in ``before``.
+    known = set(before)
+    started = [thread for thread in running if thread not in known]
     if not started:
         return started
+    started = [thread for thread in started if not isinstance(thread, _FOREIGN)]
     deadline = time.monotonic() + _GRACE_S
     for thread in started:
         thread.join(max(deadline - time.monotonic(), 0))
