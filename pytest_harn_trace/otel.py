@@ -148,7 +148,7 @@ class HarnSpanProcessor(SpanProcessor):
         """Start the Harn span, under the right parent, in start order."""
         if not _collector._enabled or _exporting.get():
             return
-        collector = _collector._bound.get() or _collector._current
+        collector = _collector._bound.get() or _collector._unbound_collector()
         last = self._last
         if last is not None and last[0] is collector:
             state = last[1]

@@ -58,7 +58,7 @@ def test_open_spans_reach_the_end_of_the_trace_and_keep_their_children():
     assert (rows["slow"].open, rows["slow"].start_ms, rows["slow"].duration_ms) == (True, 15, 7)
     assert not rows["search"].open
     assert rows["search"].parent == 0
-    assert [span_id for span_id, _, _ in collector.open_spans()] == [root, hanging]
+    assert [record.span_id for record in collector.open_spans()] == [root, hanging]
 
 
 def test_peek_open_spans_reads_an_auto_advancing_clock_without_moving_it():
@@ -72,7 +72,9 @@ def test_peek_open_spans_reads_an_auto_advancing_clock_without_moving_it():
         collector.set_metadata(span_id, "late", 1)
     assert peeked.duration_ms == again.duration_ms == 5
     assert peeked.metadata == {}  # a copy: later metadata does not reach it
-    assert collector.open_spans() == [(span_id, SpanKind.PIPELINE, "main")]
+    assert [(o.span_id, o.kind, o.name) for o in collector.open_spans()] == [
+        (span_id, SpanKind.PIPELINE, "main")
+    ]
 
 
 def test_spans_whose_parent_was_not_recorded_are_drawn_as_roots():
