@@ -205,3 +205,26 @@ def test_a_fixture_of_the_same_name_shadows_the_plugins_trace(pytester: pytest.P
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_trace_asked_for_during_the_test_captures_from_then_on(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import is_tracing_enabled, span
+
+        captured = {}
+
+        def test_x(request):
+            assert not is_tracing_enabled()
+            trace = request.getfixturevalue("trace")
+            with span("pipeline", "late"):
+                pass
+            captured["trace"] = trace
+            assert [s.name for s in trace.spans] == ["late"]
+
+        def test_after():
+            assert not is_tracing_enabled()
+            assert [s.name for s in captured["trace"].spans] == ["late"]
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
