@@ -45,6 +45,14 @@ class _LeftRunning:
     def alive(self) -> list[threading.Thread]:
         return [thread for thread in self.threads if thread.is_alive()]
 
+    def pooled(self) -> bool:
+        """Whether one of the threads is a ``concurrent.futures`` pool worker.
+
+        Only a pool takes work from later tests; a heartbeat or server thread
+        the test left running records its own work, which its test was told of.
+        """
+        return any(_is_pool_worker(thread) for thread in self.threads)
+
     def recorded(self) -> int:
         """How many spans the collector holds, open or completed."""
         return len(self.collector.spans()) + len(self.collector.open_spans())
@@ -79,7 +87,7 @@ class Isolation:
         self._threads_before = threading.enumerate()
         if _left_running:
             _left_running[:] = [left for left in _left_running if left.alive()]
-            self._others = [(left, left.recorded()) for left in _left_running]
+            self._others = [(left, left.recorded()) for left in _left_running if left.pooled()]
         self._was_enabled = _collector.swap_enabled(True)
         self._installed = use_collector(self._collector)
         self._installed.__enter__()
@@ -151,6 +159,12 @@ def _left_behind(before: list[threading.Thread]) -> list[threading.Thread]:
     for thread in started:
         thread.join(max(deadline - time.monotonic(), 0))
     return [thread for thread in started if thread.is_alive()]
+
+
+def _is_pool_worker(thread: threading.Thread) -> bool:
+    # ``_target`` is the function the thread runs, kept until it returns.
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__module__", None) == "concurrent.futures.thread"
 
 
 def _threads(threads: list[threading.Thread]) -> str:

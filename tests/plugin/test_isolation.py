@@ -184,7 +184,7 @@ def test_a_bare_thread_that_outlives_its_test_stays_in_that_tests_trace(
         """
     )
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=2, warnings=3)
+    result.assert_outcomes(passed=2, warnings=2)
     result.stdout.fnmatch_lines(
         [
             "*test_first left 1 span(s) open: span 1 step 'heartbeat-1'*",
@@ -192,10 +192,10 @@ def test_a_bare_thread_that_outlives_its_test_stays_in_that_tests_trace(
             "bound to this test's trace (now 0 spans, 1 open), so whatever it records from now "
             "on, raw span ids included, lands there and never in another test's trace; stop and "
             "join it before the test ends*",
-            "*test_second: 1 span recorded while this test ran went to the trace of "
-            "*test_first, which left thread 'heartbeat' running, bound to its trace.*",
         ]
     )
+    # The heartbeat is test_first's doing, and test_first was told: test_second stays quiet.
+    result.stdout.no_fnmatch_line("*test_second:*went to the trace of*")
 
 
 def test_threads_started_before_the_test_feed_whichever_test_is_running(
