@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import math
 import time
 import weakref
@@ -162,8 +163,8 @@ class VirtualTime:
         io_quiet_ms: int = IO_QUIET_MS,
         idle_patience_s: float = IDLE_PATIENCE_S,
     ) -> None:
-        if not isinstance(clock, MockClock):
-            raise TypeError(f"VirtualTime expects a MockClock, got {type(clock).__name__}")
+        __tracebackhide__ = True
+        _check_clock("VirtualTime", clock)
         given: dict[str, object] = {"limit_ms": limit_ms, "io_quiet_ms": io_quiet_ms}
         for name, value in given.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -172,9 +173,10 @@ class VirtualTime:
         self._limit_ms = limit_ms
         self._io_quiet_s = io_quiet_ms / 1000
         patience: object = idle_patience_s
-        if not isinstance(patience, (int, float)) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, (int, float)) or patience < 0:
             raise ValueError(
-                f"VirtualTime(idle_patience_s={idle_patience_s!r}): expected seconds >= 0"
+                f"VirtualTime(idle_patience_s={idle_patience_s!r}): expected seconds as a "
+                "number >= 0"
             )
         self._idle_patience_s = float(idle_patience_s)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -204,7 +206,15 @@ class VirtualTime:
             VirtualTimeError: for a loop without asyncio's seams (uvloop), or
                 one already on virtual time.
         """
-        loop = asyncio.get_running_loop()
+        __tracebackhide__ = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise VirtualTimeError(
+                "VirtualTime needs a running asyncio event loop: use `async with "
+                "VirtualTime(clock):` inside a coroutine; from sync code call "
+                "run_virtual(coro) instead"
+            ) from None
         selector = getattr(loop, "_selector", None)
         if not isinstance(loop, asyncio.BaseEventLoop) or selector is None:
             raise VirtualTimeError(
@@ -213,7 +223,11 @@ class VirtualTime:
                 "(no uvloop loop factory) or leave virtual time off for it"
             )
         if loop in _installed:
-            raise VirtualTimeError("this event loop is already on virtual time")
+            raise VirtualTimeError(
+                "this event loop is already on virtual time (the harn_trace(virtual_time=True) "
+                "marker, the harn_trace_virtual_time ini option or an outer VirtualTime put it "
+                "there); drop the inner VirtualTime, or turn the other one off"
+            )
         own = vars(loop)
         self._saved: dict[str, Any] = {
             name: own[name] for name in ("call_at", "run_in_executor") if name in own
@@ -279,6 +293,7 @@ class VirtualTime:
         self._loop = None
 
     async def __aenter__(self) -> VirtualTime:
+        __tracebackhide__ = True
         self.install()
         return self
 
@@ -430,6 +445,26 @@ class VirtualTime:
             self._task.cancel(message)
 
 
+def _describe(value: object) -> str:
+    """Name what a user passed: ``the function agent``, ``an int``."""
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        return f"the function {value.__qualname__}"
+    if isinstance(value, type):
+        return f"the class {value.__qualname__}"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _check_clock(caller: str, clock: object) -> None:
+    """Raise ``TypeError`` unless ``clock`` is a :class:`MockClock`, saying where to get one."""
+    __tracebackhide__ = True
+    if not isinstance(clock, MockClock):
+        raise TypeError(
+            f"{caller} expects a MockClock, got {_describe(clock)}; pass the mock_clock "
+            "fixture, or MockClock() outside pytest"
+        )
+
+
 def virtual_test(
     func: Callable[_P, Coroutine[Any, Any, _T]],
     clock: MockClock,
@@ -473,6 +508,25 @@ def run_virtual(main: Coroutine[Any, Any, _T], *, clock: MockClock | None = None
             never finish.
     """
     __tracebackhide__ = True
+    given: object = main
+    if not inspect.iscoroutine(given):
+        fix = (
+            f"call it: run_virtual({getattr(given, '__name__', 'main')}(...))"
+            if inspect.iscoroutinefunction(given)
+            else "pass the coroutine an async def function returns, such as run_virtual(main())"
+        )
+        raise TypeError(f"run_virtual expects a coroutine, got {_describe(given)}; {fix}")
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        main.close()
+        raise VirtualTimeError(
+            "run_virtual starts an event loop of its own and cannot run inside a running one; "
+            "in async code await the coroutine under `async with VirtualTime(clock):`, or mark "
+            "the test @pytest.mark.harn_trace(virtual_time=True)"
+        )
     if clock is None:
         clock = _clock.active_mock_clock()
         if clock is None:
@@ -481,5 +535,11 @@ def run_virtual(main: Coroutine[Any, Any, _T], *, clock: MockClock | None = None
                 "run_virtual needs a mock clock: use the mock_clock fixture (or mark the "
                 "test @pytest.mark.harn_trace), or pass clock=MockClock(...)"
             )
+    else:
+        try:
+            _check_clock("run_virtual", clock)
+        except TypeError:
+            main.close()
+            raise
     with asyncio.Runner() as runner:
         return runner.run(VirtualTime(clock).run(main))

@@ -225,3 +225,62 @@ async def test_bad():
     result.stdout.fnmatch_lines([
         "*test_bad: @pytest.mark.harn_trace virtual_time='yes': expected True or False"
     ])
+
+
+def test_virtual_time_misuse_ends_at_the_users_line_and_says_the_fix(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, """
+from pytest_harn_trace import MockClock, VirtualTime, run_virtual
+
+async def agent():
+    await asyncio.sleep(1)
+
+def test_function_not_called(mock_clock):
+    run_virtual(agent)
+
+def test_inside_a_running_loop(mock_clock):
+    async def main():
+        run_virtual(agent())
+    asyncio.run(main())
+
+def test_not_a_clock():
+    VirtualTime(time)
+
+def test_installed_outside_a_loop():
+    VirtualTime(MockClock()).install()
+
+@pytest.mark.asyncio
+@virtual
+async def test_twice(mock_clock):
+    async with VirtualTime(mock_clock):
+        pass
+""")
+    result.assert_outcomes(failed=5)
+    result.stdout.fnmatch_lines([
+        ">       run_virtual(agent)",
+        "E       TypeError: run_virtual expects a coroutine, got the function agent; "
+        "call it: run_virtual(agent(...))",
+        "test_inner.py:14: TypeError",
+        ">       run_virtual(agent())",
+        "E       *VirtualTimeError: run_virtual starts an event loop of its own and cannot run "
+        "inside a running one; in async code await the coroutine under "
+        "`async with VirtualTime(clock):`*",
+        "test_inner.py:18: VirtualTimeError",
+        ">       VirtualTime(time)",
+        "E       TypeError: VirtualTime expects a MockClock, got a module; pass the mock_clock "
+        "fixture, or MockClock() outside pytest",
+        "test_inner.py:22: TypeError",
+        ">       VirtualTime(MockClock()).install()",
+        "E       *VirtualTimeError: VirtualTime needs a running asyncio event loop: use "
+        "`async with VirtualTime(clock):` inside a coroutine; from sync code call "
+        "run_virtual(coro) instead",
+        "test_inner.py:25: VirtualTimeError",
+        ">       async with VirtualTime(mock_clock):",
+        "E       *VirtualTimeError: this event loop is already on virtual time (the "
+        "harn_trace(virtual_time=True) marker*; drop the inner VirtualTime, or turn the other "
+        "one off",
+        "test_inner.py:30: VirtualTimeError",
+    ])
+    result.stdout.no_fnmatch_line("*pytest_harn_trace/*")
+    result.stdout.no_fnmatch_line("*was never awaited*")

@@ -69,7 +69,9 @@ def test_after_virtual_time_the_loop_clock_never_goes_back() -> None:
 def test_virtual_time_options_are_checked(field: str) -> None:
     with pytest.raises(ValueError, match=rf"VirtualTime\({field}=-1\): expected an int >= 0"):
         VirtualTime(MockClock(), **{field: -1})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="VirtualTime expects a MockClock, got int"):
+    with pytest.raises(
+        TypeError, match="VirtualTime expects a MockClock, got an int; pass the mock_clock fixture"
+    ):
         VirtualTime(5)  # type: ignore[arg-type]
 
 
