@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_harn_trace.mismatch import TreeMismatch
-from pytest_harn_trace.timeline import Row, Timeline
+from pytest_harn_trace.timeline import Row, Timeline, write_picture
 
 __all__ = ["waterfall_data", "waterfall_html", "write_waterfall"]
 
@@ -148,8 +148,12 @@ def write_waterfall(
     trace_id: str = "",
     mismatch: TreeMismatch | None = None,
 ) -> Path:
-    """Write the waterfall page (see :func:`waterfall_html`) to ``path``; return the path."""
-    target = Path(path)
+    """Write the waterfall page (see :func:`waterfall_html`) to ``path``; return the path.
+
+    Raises:
+        TypeError: when ``path`` is not a file path.
+        OSError: when the file cannot be written; the message says why and the fix.
+    """
+    __tracebackhide__ = True
     page = waterfall_html(timeline, title=title, trace_id=trace_id, mismatch=mismatch)
-    target.write_text(page, encoding="utf-8")
-    return target
+    return write_picture(path, page, "waterfall page")

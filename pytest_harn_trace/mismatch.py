@@ -55,7 +55,18 @@ class TreeMismatch:
 
         Follows ``raise ... from`` and exceptions raised while handling one, so
         a helper that wraps the assertion still leads back to it.
+
+        Raises:
+            TypeError: when ``error`` is not an exception (a message string, say).
         """
+        __tracebackhide__ = True
+        given: object = error
+        if given is not None and not isinstance(given, BaseException):
+            raise TypeError(
+                f"failure= takes the exception assert_span_tree raised, got "
+                f"{type(given).__name__} {given!r}; pass the error itself, such as "
+                "excinfo.value from pytest.raises(AssertionError)"
+            )
         seen: set[int] = set()
         while error is not None and id(error) not in seen:
             seen.add(id(error))

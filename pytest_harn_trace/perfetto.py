@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_harn_trace.timeline import Timeline
+from pytest_harn_trace.timeline import Timeline, write_picture
 
 __all__ = ["perfetto_events", "write_perfetto"]
 
@@ -154,12 +154,16 @@ def _assign_tracks(timeline: Timeline) -> tuple[list[int], list[str]]:
 
 
 def write_perfetto(path: Path | str, timeline: Timeline, *, title: str = "harn trace") -> Path:
-    """Write ``timeline`` as a Chrome trace-event JSON file at ``path``; return the path."""
-    target = Path(path)
+    """Write ``timeline`` as a Chrome trace-event JSON file at ``path``; return the path.
+
+    Raises:
+        TypeError: when ``path`` is not a file path.
+        OSError: when the file cannot be written; the message says why and the fix.
+    """
+    __tracebackhide__ = True
     document = {
         "traceEvents": perfetto_events(timeline, title=title),
         "displayTimeUnit": "ms",
         "otherData": {"real_clock": timeline.real_clock},
     }
-    target.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    return target
+    return write_picture(path, json.dumps(document, ensure_ascii=False), "Perfetto trace")

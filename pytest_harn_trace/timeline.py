@@ -13,13 +13,15 @@ with their measured durations.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple, final
 
 from pytest_harn_trace.model import Span
 
-__all__ = ["Row", "Timeline", "build_timeline"]
+__all__ = ["Row", "Timeline", "build_timeline", "write_picture"]
 
 
 class Row(NamedTuple):
@@ -122,3 +124,45 @@ def build_timeline(
         for index, (span, start, duration, depth, parent, is_open) in enumerate(placed)
     )
     return Timeline(rows, end - origin, real_clock)
+
+
+def write_picture(path: object, text: str, what: str) -> Path:
+    """Write ``text`` (a waterfall page or a Perfetto file) to ``path``; return the path.
+
+    A path that is not one, or a file that cannot be written, raises an error
+    that names the path and the fix, at the caller's line.
+
+    Raises:
+        TypeError: when ``path`` is not a ``str`` or ``os.PathLike``.
+        OSError: when the file cannot be written (its directory is missing,
+            it is a directory, permission is denied).
+    """
+    __tracebackhide__ = True
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"the {what} path must be a file path (str or pathlib.Path), got "
+            f"{type(path).__name__} {path!r}; such as tmp_path / 'trace{_SUFFIX[what]}'"
+        )
+    target = Path(path)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"cannot write the {what} to {str(target)!r}: its directory "
+            f"{str(target.parent)!r} does not exist; create it first "
+            "(path.parent.mkdir(parents=True)) or write into tmp_path"
+        ) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f"cannot write the {what} to {str(target)!r}: it is a directory; give a file "
+            f"path in it, such as {str(target / ('trace' + _SUFFIX[what]))!r}"
+        ) from None
+    except OSError as error:
+        raise type(error)(
+            f"cannot write the {what} to {str(target)!r}: {error.strerror or error}; "
+            "give a path you can write to, such as one under tmp_path"
+        ) from None
+    return target
+
+
+_SUFFIX = {"waterfall page": ".html", "Perfetto trace": ".trace.json"}

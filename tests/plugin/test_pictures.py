@@ -159,3 +159,35 @@ def test_parametrized_ids_become_safe_file_names(pytester: pytest.Pytester) -> N
         "test_parametrized_ids_become_safe_file_names.py_test_fetch[https_a.example_x_y_1].html"
     )
     assert len(names[1]) < 130 and names[1].endswith(".html")
+
+
+def test_a_wrong_picture_path_or_failure_says_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_paths="""
+        def test_missing_directory(trace, tmp_path):
+            trace.to_html(tmp_path / "pages" / "trace.html")
+
+        def test_a_directory(trace, tmp_path):
+            trace.to_perfetto(tmp_path)
+
+        def test_not_a_path(trace):
+            trace.to_perfetto(None)
+
+        def test_a_message_as_failure(trace, tmp_path):
+            trace.to_html(tmp_path / "trace.html", failure="tree mismatch")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines([
+        "E       FileNotFoundError: cannot write the waterfall page to '*pages/trace.html': "
+        "its directory '*pages' does not exist; create it first "
+        "(path.parent.mkdir(parents=True)) or write into tmp_path",
+        "E       IsADirectoryError: cannot write the Perfetto trace to '*test_a_directory0': "
+        "it is a directory; give a file path in it, such as '*test_a_directory0/trace.trace.json'",
+        "E       TypeError: the Perfetto trace path must be a file path (str or pathlib.Path), "
+        "got NoneType None; such as tmp_path / 'trace.trace.json'",
+        "E       TypeError: failure= takes the exception assert_span_tree raised, got str "
+        "'tree mismatch'; pass the error itself, such as excinfo.value from "
+        "pytest.raises(AssertionError)",
+    ])
+    for module in ("timeline", "html_report", "perfetto", "mismatch"):
+        result.stdout.no_fnmatch_line(f"*pytest_harn_trace/{module}.py*")
