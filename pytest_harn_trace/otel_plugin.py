@@ -63,13 +63,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Check the capture mode so a typo stops the run at once."""
+    """Check the capture options so a typo stops the run at once."""
     mode = str(config.getini("harn_trace_otel")).strip()
     if mode not in _MODES:
         raise pytest.UsageError(
             f"harn_trace_otel = {mode!r} is not a mode; use one of: {', '.join(_MODES)}"
         )
     config.stash[_mode_key] = mode
+    for name in ("harn_trace_otel_keep_content", "harn_trace_otel_raw_ids"):
+        try:
+            config.getini(name)
+        except (ValueError, pytest.UsageError) as error:
+            raise pytest.UsageError(
+                f"{name}: {error}; use true or false (or yes/no, on/off, 1/0)"
+            ) from None
 
 
 def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector) -> None:

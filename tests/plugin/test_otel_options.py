@@ -87,3 +87,17 @@ def test_ini_options_keep_content_and_raw_ids(pytester: pytest.Pytester, inner_i
             assert metadata["note"] == "run 0190a2b4-7f00-7c3d-ad8d-9efbcffeb92f done"
     """)
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("option", ["harn_trace_otel_keep_content", "harn_trace_otel_raw_ids"])
+def test_a_capture_option_that_is_not_a_bool_stops_the_run(
+    pytester: pytest.Pytester, inner_ini: str, option: str
+) -> None:
+    pytester.makeini(inner_ini + f"{option} = perhaps\n")
+    pytester.makepyfile("def test_nothing(trace): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        f"ERROR: {option}: invalid truth value 'perhaps'; "
+        "use true or false (or yes/no, on/off, 1/0)"
+    ])
