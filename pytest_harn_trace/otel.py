@@ -340,10 +340,11 @@ def attach(provider: TracerProvider) -> TracerProvider:
     Raises:
         TypeError: when ``provider`` is not an SDK ``TracerProvider``.
     """
+    __tracebackhide__ = True
     if not isinstance(provider, TracerProvider):
         raise TypeError(
             f"attach expects an SDK TracerProvider (opentelemetry.sdk.trace.TracerProvider), "
-            f"got {_type_name(provider)}"
+            f"got {_type_name(provider)}; pass the SDK provider your code's tracers come from"
         )
     with _attach_lock:
         if provider not in _attached:
@@ -445,8 +446,13 @@ def spans_from_otel(
     Timings come from the spans' own timestamps; ids are given in start order
     from 1; the list keeps the order given (completion order, for an
     exporter), which is the order siblings appear in a tree.
+
+    Raises:
+        TypeError: when ``spans`` is not an iterable of OpenTelemetry spans
+            (an exporter, say, instead of its ``get_finished_spans()``).
     """
-    finished = list(spans)
+    __tracebackhide__ = True
+    finished = _finished_spans(spans)
     trace_id = SpanCollector().trace_id
     parents = {
         otel_span.context.span_id: otel_span.parent.span_id
@@ -524,6 +530,30 @@ def spans_from_otel(
             )
         )
     return out
+
+
+def _finished_spans(spans: object) -> list[ReadableSpan]:
+    __tracebackhide__ = True
+    fix = "pass the finished spans, such as exporter.get_finished_spans()"
+    if callable(getattr(spans, "get_finished_spans", None)):
+        raise TypeError(f"spans_from_otel got the exporter {type(spans).__name__}; {fix}")
+    if callable(spans) and not isinstance(spans, Iterable):
+        name = getattr(spans, "__name__", "it")
+        raise TypeError(
+            f"spans_from_otel got {name} itself, not the spans it returns; call it: {name}()"
+        )
+    if not isinstance(spans, Iterable) or isinstance(spans, (str, bytes)):
+        raise TypeError(
+            f"spans_from_otel expects OpenTelemetry spans, got {type(spans).__name__}; {fix}"
+        )
+    finished = list(spans)
+    for index, item in enumerate(finished):
+        if not isinstance(item, ReadableSpan):
+            raise TypeError(
+                f"spans_from_otel expects OpenTelemetry spans (ReadableSpan), got "
+                f"{type(item).__name__} at index {index}; {fix}"
+            )
+    return finished
 
 
 from pytest_harn_trace.otel_export import OtelExportSink  # noqa: E402  (needs this module)

@@ -68,11 +68,16 @@ class OtelExportSink:
     """
 
     def __init__(self, tracer_provider: TracerProvider | otel_trace.TracerProvider) -> None:
-        if not isinstance(tracer_provider, otel_trace.TracerProvider):
-            raise TypeError(
-                "OtelExportSink expects an OpenTelemetry TracerProvider, "
-                f"got {type(tracer_provider).__name__}"
+        __tracebackhide__ = True
+        given: object = tracer_provider
+        if not isinstance(given, otel_trace.TracerProvider):
+            got = (
+                f"the class {given.__qualname__}; pass an instance, such as TracerProvider()"
+                if isinstance(given, type)
+                else f"{type(given).__name__}; pass the provider your exporters are "
+                "attached to, such as opentelemetry.sdk.trace.TracerProvider()"
             )
+            raise TypeError(f"OtelExportSink expects an OpenTelemetry TracerProvider, got {got}")
         self._tracer = tracer_provider.get_tracer("pytest-harn-trace")
         self._spans: weakref.WeakKeyDictionary[SpanCollector, dict[int, _Pending]] = (
             weakref.WeakKeyDictionary()

@@ -101,3 +101,55 @@ def test_a_capture_option_that_is_not_a_bool_stops_the_run(
         f"ERROR: {option}: invalid truth value 'perhaps'; "
         "use true or false (or yes/no, on/off, 1/0)"
     ])
+
+
+def test_otel_helpers_given_the_wrong_thing_say_what_to_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_helpers="""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from pytest_harn_trace.otel import OtelExportSink, attach, spans_from_otel
+
+        exporter = InMemorySpanExporter()
+
+
+        def test_sink_given_the_class():
+            OtelExportSink(TracerProvider)
+
+        def test_attach_given_nothing():
+            attach(None)
+
+        def test_spans_from_the_exporter():
+            spans_from_otel(exporter)
+
+        def test_spans_from_the_uncalled_method():
+            spans_from_otel(exporter.get_finished_spans)
+
+        def test_spans_from_names():
+            spans_from_otel(["chat"])
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=5)
+    result.stdout.fnmatch_lines([
+        ">       OtelExportSink(TracerProvider)",
+        "E       TypeError: OtelExportSink expects an OpenTelemetry TracerProvider, got the class "
+        "TracerProvider; pass an instance, such as TracerProvider()",
+        "test_helpers.py:10: TypeError",
+        ">       attach(None)",
+        "E       TypeError: attach expects an SDK TracerProvider *, got builtins.NoneType; "
+        "pass the SDK provider your code's tracers come from",
+        "test_helpers.py:13: TypeError",
+        ">       spans_from_otel(exporter)",
+        "E       TypeError: spans_from_otel got the exporter InMemorySpanExporter; pass the "
+        "finished spans, such as exporter.get_finished_spans()",
+        "test_helpers.py:16: TypeError",
+        ">       spans_from_otel(exporter.get_finished_spans)",
+        "E       TypeError: spans_from_otel got get_finished_spans itself, not the spans it "
+        "returns; call it: get_finished_spans()",
+        "test_helpers.py:19: TypeError",
+        ">       spans_from_otel([[]\"chat\"[]])",
+        "E       TypeError: spans_from_otel expects OpenTelemetry spans (ReadableSpan), got str at "
+        "index 0; pass the finished spans, such as exporter.get_finished_spans()",
+        "test_helpers.py:22: TypeError",
+    ])
+    result.stdout.no_fnmatch_line("*pytest_harn_trace/*")
