@@ -253,3 +253,37 @@ def test_the_readme_picture_script_runs(tmp_path) -> None:
     )
     assert result.stdout.strip() == f"wrote {target}"
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_long_name_is_cut_short_so_its_badge_and_mismatch_note_stay_visible(
+    browser: Chromium, tmp_path
+) -> None:
+    clock = MockClock.at_wall_ms(1_700_000_000_000)
+    collector = SpanCollector()
+    with install_override(clock):
+        root = collector.start("pipeline", "main")
+        call = collector.start("tool_call", "fetch-" + "x" * 120)
+        collector.set_metadata(call, "status", "error")
+        clock.advance(10)
+        collector.end(call)
+        collector.end(root)
+    capture = TraceCapture(collector)
+    with pytest.raises(AssertionError) as excinfo:
+        capture.assert_tree('pipeline main\n  tool_call * (status="ok")')
+    page = capture.to_html(tmp_path / "long.html", failure=excinfo.value)
+    browser.open(page, READY)
+    row = f'.row[data-span="{call}"]'
+    label, name, badge, note = (
+        browser.evaluate(
+            f"(() => {{ const r = document.querySelector('{row} {part}')"
+            ".getBoundingClientRect(); return [r.left, r.right]; })()"
+        )
+        for part in (".label", ".name", ".badge.err", ".hint")
+    )
+    assert name[1] < badge[0] < badge[1] <= label[1]  # the badge follows the cut name, inside
+    assert badge[1] < note[0] < label[1]  # the note starts inside the label too
+    assert browser.evaluate(
+        f"(() => {{ const n = document.querySelector('{row} .name');"
+        " return n.scrollWidth > n.clientWidth; })()"
+    )
+    assert browser.evaluate(f"document.querySelector('{row} .label').title").endswith("x" * 120)
