@@ -247,6 +247,10 @@ class TraceCapture:
                 "trace.wait_for() would block the running event loop; "
                 "use `await trace.wait_for_async(...)` in async code"
             )
+        _check_timeout("wait_for", timeout)
+        found = self.find(kind, name, **metadata)  # a bad kind fails here, not while waiting
+        if found:
+            return found[0]
         ended = threading.Condition()
 
         def wake() -> None:
@@ -277,6 +281,7 @@ class TraceCapture:
                 message lists the spans that did.
         """
         __tracebackhide__ = True
+        _check_timeout("wait_for_async", timeout)
         found = self.find(kind, name, **metadata)
         if found:
             return found[0]
@@ -396,6 +401,7 @@ class TraceCapture:
                 on this trace: the page then highlights the spans it marks and
                 shows its first line as the heading. Other errors are ignored.
         """
+        __tracebackhide__ = True
         return write_waterfall(
             path,
             self.timeline(),
@@ -410,6 +416,7 @@ class TraceCapture:
         Each span is a slice with its metadata as arguments; concurrent
         siblings get tracks of their own.
         """
+        __tracebackhide__ = True
         return write_perfetto(path, self.timeline(), title=title)
 
     def __len__(self) -> int:
@@ -503,3 +510,16 @@ def _drop_timings(data: dict[str, Any]) -> None:
     for event in data.get("events", ()):
         event.pop("time_unix_ms", None)
         event.pop("offset_ms", None)
+
+
+def _check_timeout(func: str, timeout: object) -> None:
+    __tracebackhide__ = True
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            f"trace.{func}(timeout=...) takes seconds as an int or float, "
+            f"got {type(timeout).__name__} {timeout!r}"
+        )
+    if not 0 <= timeout < float("inf"):
+        raise ValueError(
+            f"trace.{func}(timeout={timeout!r}): expected a finite number of seconds >= 0"
+        )

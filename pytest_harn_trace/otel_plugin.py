@@ -71,12 +71,17 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.stash[_mode_key] = mode
     for name in ("harn_trace_otel_keep_content", "harn_trace_otel_raw_ids"):
-        try:
-            config.getini(name)
-        except (ValueError, pytest.UsageError) as error:
-            raise pytest.UsageError(
-                f"{name}: {error}; use true or false (or yes/no, on/off, 1/0)"
-            ) from None
+        check_bool_ini(config, name)
+
+
+def check_bool_ini(config: pytest.Config, name: str) -> None:
+    """Stop the run at once, naming the option, when a true/false ini option is neither."""
+    try:
+        config.getini(name)
+    except (ValueError, pytest.UsageError) as error:
+        raise pytest.UsageError(
+            f"{name}: {error}; use true or false (or yes/no, on/off, 1/0)"
+        ) from None
 
 
 def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector) -> None:

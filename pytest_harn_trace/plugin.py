@@ -20,7 +20,7 @@ from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.isolation import Isolation
 from pytest_harn_trace.model import OpenSpan
 from pytest_harn_trace.orphans import draw_orphans
-from pytest_harn_trace.otel_plugin import start_otel_capture
+from pytest_harn_trace.otel_plugin import check_bool_ini, start_otel_capture
 from pytest_harn_trace.snapshot import (
     TraceJsonSnapshotExtension,
     TraceSummarySnapshotExtension,
@@ -153,6 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "auto_advance_ms": _ini_ms(config, "harn_trace_auto_advance_ms"),
     }
     config.stash[_io_quiet_key] = _ini_ms(config, "harn_trace_io_quiet_ms")
+    check_bool_ini(config, "harn_trace_virtual_time")
 
 
 def _report_mode(config: pytest.Config) -> Literal["failed", "all", "never"]:
@@ -177,6 +178,11 @@ def _picture_dir(config: pytest.Config, kind: str) -> Path | None:
     if not raw:
         return None
     directory = base / str(raw)
+    if directory.exists() and not directory.is_dir():
+        raise pytest.UsageError(
+            f"{option} {raw}: is a file, not a directory; give a directory (it is created "
+            "when missing), such as harn-trace/"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -142,6 +142,16 @@ def test_a_directory_that_cannot_be_created_is_a_usage_error(pytester: pytest.Py
     )
 
 
+def test_a_picture_directory_that_is_a_file_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_agent=AGENT_TESTS)
+    pytester.path.joinpath("pages").write_text("a file, not a directory")
+    result = pytester.runpytest("--harn-trace-html=pages")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--harn-trace-html pages: is a file, not a directory; give a directory*"]
+    )
+
+
 def test_parametrized_ids_become_safe_file_names(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

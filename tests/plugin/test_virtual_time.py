@@ -214,6 +214,19 @@ async def test_heartbeat_forever():
     ])
 
 
+def test_an_ini_virtual_time_that_is_not_a_bool_stops_the_run_naming_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(INNER_INI + "harn_trace_virtual_time = maybe\n")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        "ERROR: harn_trace_virtual_time: invalid truth value 'maybe'; "
+        "use true or false (or yes/no, on/off, 1/0)"
+    ])
+
+
 def test_virtual_time_must_be_a_bool(pytester: pytest.Pytester) -> None:
     result = run_inner(pytester, """
 @pytest.mark.asyncio

@@ -206,3 +206,29 @@ def test_equal_deadlines_finish_in_the_order_they_slept(delays: list[int]) -> No
 
     run_virtual(main(), clock=MockClock())
     assert finished == sorted(range(len(delays)), key=lambda index: (delays[index], index))
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "message"),
+    [
+        ("5", TypeError, r"wait_for\(timeout=...\) takes seconds as an int or float, got str '5'"),
+        (True, TypeError, r"got bool True"),
+        (-1, ValueError, r"trace.wait_for\(timeout=-1\): expected a finite number of seconds >= 0"),
+        (float("nan"), ValueError, r"timeout=nan"),
+    ],
+)
+def test_wait_for_rejects_a_timeout_that_is_not_seconds(
+    tracing: SpanCollector, timeout: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        TraceCapture(tracing).wait_for("step", timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_wait_for_rejects_an_unknown_kind_before_waiting(tracing: SpanCollector) -> None:
+    with pytest.raises(ValueError, match="unknown span kind 'tool_cal'; use one of: "):
+        TraceCapture(tracing).wait_for("tool_cal", timeout=60)
+
+
+def test_wait_for_async_rejects_a_bad_timeout(tracing: SpanCollector) -> None:
+    with pytest.raises(TypeError, match=r"trace.wait_for_async\(timeout=...\)"):
+        asyncio.run(TraceCapture(tracing).wait_for_async("step", timeout=None))  # type: ignore[arg-type]
