@@ -16,6 +16,7 @@ events cost nothing until someone listens.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pluggy
@@ -72,6 +73,11 @@ class HookSpecs:
 
 _manager = pluggy.PluginManager(PROJECT_NAME)
 _manager.add_hookspecs(HookSpecs)
+# Each hook and the arguments it passes, in order.
+_HOOK_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    name: tuple(inspect.signature(getattr(HookSpecs, name)).parameters)[1:]
+    for name in ("harn_span_start", "harn_span_end")
+}
 # The registered sinks, mirrored here so the collector's hot path can test a
 # plain list instead of asking pluggy.
 _sinks: list[object] = []
@@ -86,18 +92,27 @@ def add_event_sink(sink: object) -> None:
     """Register ``sink`` to receive span lifecycle events.
 
     Raises:
+        TypeError: if ``sink`` is ``None``, or a hook method's arguments are not
+            among those its hook passes.
         ValueError: if ``sink`` is already registered, implements no hook, or
             marks a method whose name is not one of the hooks.
-        pluggy.PluginValidationError: if a hook method's arguments don't match its spec.
     """
+    if sink is None:
+        raise TypeError(
+            "add_event_sink: expected an object whose harn_span_start and/or harn_span_end "
+            "methods are marked with @pytest_harn_trace.events.hookimpl, got None"
+        )
     if any(existing is sink for existing in _sinks):
         raise ValueError(f"add_event_sink: {sink!r} is already registered")
-    _manager.register(sink)
-    callers = _manager.get_hookcallers(sink) or []
-    # pluggy accepts hooks it has no spec for; a misspelled one would never be called.
-    unknown = sorted(caller.name for caller in callers if caller.spec is None)
-    if unknown or not callers:
-        _manager.unregister(sink)
+    # Checked before pluggy sees the sink, so a rejected one is never registered
+    # (pluggy finds a plugin again by ``==``, which a NaN never satisfies).
+    hooks: dict[str, str] = {}  # method name: hook name
+    for attribute in dir(sink):
+        options = _manager.parse_hookimpl_opts(sink, attribute)
+        if options is not None:
+            hooks[attribute] = options.get("specname") or attribute
+    unknown = sorted(hook for hook in hooks.values() if hook not in _HOOK_ARGUMENTS)
+    if unknown or not hooks:
         problem = (
             f"implements unknown hook(s) {', '.join(unknown)}"
             if unknown
@@ -107,7 +122,41 @@ def add_event_sink(sink: object) -> None:
             f"add_event_sink: {sink!r} {problem}; mark its harn_span_start "
             "and/or harn_span_end methods with @pytest_harn_trace.events.hookimpl"
         )
+    for attribute, hook in hooks.items():
+        _check_arguments(sink, attribute, hook)
+    name = _sink_name(sink)
+    try:
+        _manager.register(sink, name=name)
+    except pluggy.PluginValidationError as exc:
+        if _manager.has_plugin(name):  # older pluggy registers before it validates
+            _manager.unregister(sink, name=name)
+        raise TypeError(f"add_event_sink: {sink!r}: {exc}") from None
     _sinks.append(sink)
+
+
+def _check_arguments(sink: object, attribute: str, hook: str) -> None:
+    """Raise ``TypeError`` unless the sink's method takes only arguments its hook passes."""
+    accepted = _HOOK_ARGUMENTS[hook]
+    try:
+        parameters = inspect.signature(getattr(sink, attribute)).parameters
+    except (TypeError, ValueError):
+        return  # no signature to read: pluggy has the last word
+    unknown = [name for name in parameters if name not in accepted]
+    if unknown:
+        hint = (
+            f"; pass an instance: add_event_sink({sink.__name__}())"
+            if isinstance(sink, type) and "self" in unknown
+            else ""
+        )
+        raise TypeError(
+            f"add_event_sink: {sink!r}.{attribute} takes {', '.join(unknown)}, which the hook "
+            f"does not pass; it may take any of: {', '.join(accepted)}{hint}"
+        )
+
+
+def _sink_name(sink: object) -> str:
+    """The name a sink is registered under: by identity, never by ``==``."""
+    return f"harn_trace_sink_{id(sink)}"
 
 
 def remove_event_sink(sink: object) -> None:
@@ -119,7 +168,7 @@ def remove_event_sink(sink: object) -> None:
     for index, existing in enumerate(_sinks):
         if existing is sink:
             del _sinks[index]
-            _manager.unregister(sink)
+            _manager.unregister(sink, name=_sink_name(sink))
             return
     raise ValueError(f"remove_event_sink: {sink!r} is not registered")
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pluggy
 import pytest
 
 from pytest_harn_trace import (
@@ -236,15 +235,72 @@ def test_sink_with_a_misspelled_hook_is_rejected():
     assert not events.has_sinks()
 
 
-def test_sink_with_wrong_arguments_is_rejected():
+def test_sink_with_wrong_arguments_is_rejected_with_a_type_error_naming_them():
     class WrongArgs:
         @events.hookimpl
         def harn_span_end(self, span_id, metadata, extra):
             pass
 
-    with pytest.raises(pluggy.PluginValidationError):
+        def __repr__(self):
+            return "<WrongArgs>"
+
+    with pytest.raises(TypeError) as info:
         add_event_sink(WrongArgs())
+    assert str(info.value) == (
+        "add_event_sink: <WrongArgs>.harn_span_end takes extra, which the hook does not pass; "
+        "it may take any of: span_id, metadata"
+    )
     assert not events.has_sinks()
+    assert events._manager.get_plugins() == set()
+
+
+def test_sink_class_instead_of_instance_is_told_to_pass_an_instance():
+    with pytest.raises(TypeError) as info:
+        add_event_sink(Recorder)
+    assert str(info.value).endswith(
+        "takes self, which the hook does not pass; it may take any of: span_id, metadata; "
+        "pass an instance: add_event_sink(Recorder())"
+    )
+    assert events._manager.get_plugins() == set()
+
+
+def test_sink_hook_named_by_specname_is_accepted(tracing):
+    class BySpecname:
+        def __init__(self):
+            self.ended = []
+
+        @events.hookimpl(specname="harn_span_end")
+        def on_end(self, span_id):
+            self.ended.append(span_id)
+
+    sink = BySpecname()
+    add_event_sink(sink)
+    try:
+        span_end(span_start("step", "x"))
+    finally:
+        remove_event_sink(sink)
+    assert sink.ended == [1]
+    assert events._manager.get_plugins() == set()
+
+
+def test_none_as_sink_is_a_type_error_and_registers_nothing():
+    with pytest.raises(TypeError) as info:
+        add_event_sink(None)
+    assert str(info.value) == (
+        "add_event_sink: expected an object whose harn_span_start and/or harn_span_end "
+        "methods are marked with @pytest_harn_trace.events.hookimpl, got None"
+    )
+    assert not events.has_sinks()
+    assert events._manager.get_plugins() == set()
+
+
+def test_nan_as_sink_is_rejected_and_not_left_registered():
+    # pluggy finds a plugin again by ==, which NaN never satisfies: it must never get there.
+    with pytest.raises(ValueError, match="add_event_sink: nan implements no hook"):
+        add_event_sink(float("nan"))
+    assert events._manager.get_plugins() == set()
+    with pytest.raises(ValueError, match="add_event_sink: nan implements no hook"):
+        add_event_sink(float("nan"))
 
 
 def test_adding_a_sink_twice_or_removing_an_unknown_one_is_value_error():
