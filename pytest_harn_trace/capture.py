@@ -44,6 +44,22 @@ class TraceNode:
     span: Span
     children: tuple[TraceNode, ...]
 
+    def __post_init__(self) -> None:
+        span: object = self.span
+        children: object = self.children
+        if not isinstance(span, Span):
+            raise TypeError(
+                f"TraceNode(span, children): span must be a Span, got {type(span).__name__}; "
+                "trace.roots builds these nodes for you"
+            )
+        if not isinstance(children, tuple) or not all(
+            isinstance(child, TraceNode) for child in children
+        ):
+            raise TypeError(
+                "TraceNode(span, children): children must be a tuple of TraceNode, got "
+                f"{_describe(children)}; trace.roots builds these nodes for you"
+            )
+
     @property
     def kind(self) -> SpanKind:
         """The span's kind."""
@@ -78,6 +94,18 @@ class TraceNode:
         )
 
 
+_set_span = TraceNode.__dict__["span"].__set__
+_set_children = TraceNode.__dict__["children"].__set__
+
+
+def _new_node(span: Span, children: tuple[TraceNode, ...]) -> TraceNode:
+    """Build a node from parts known to be right, skipping the checks (one node per span)."""
+    node = object.__new__(TraceNode)
+    _set_span(node, span)
+    _set_children(node, children)
+    return node
+
+
 @final
 class TraceCapture:
     """The spans recorded during one test, with helpers to assert on them.
@@ -99,6 +127,20 @@ class TraceCapture:
         redact: Callable[[dict[str, Any]], object] | None = None,
         durations: bool = True,
     ) -> None:
+        given: tuple[object, object, object] = (collector, redact, durations)
+        if not isinstance(given[0], SpanCollector):
+            raise TypeError(
+                f"TraceCapture(collector): expected a SpanCollector, got {type(collector).__name__}"
+            )
+        if given[1] is not None and not callable(given[1]):
+            raise TypeError(
+                "TraceCapture(redact=...): expected a function taking a span dict, or None, "
+                f"got {type(redact).__name__}"
+            )
+        if not isinstance(given[2], bool):
+            raise TypeError(
+                f"TraceCapture(durations=...): expected True or False, got {durations!r}"
+            )
         self._collector = collector
         self._redact = redact
         self._durations = durations
@@ -459,17 +501,24 @@ def _build_node(root: Span, children: dict[int | None, list[Span]]) -> TraceNode
         if len(built) < len(pending):
             child = pending[len(built)]
             if child.span_id in on_path:  # repeated ids from mixed traces: never loop
-                built.append(TraceNode(child, ()))
+                built.append(_new_node(child, ()))
             else:
                 on_path.add(child.span_id)
                 stack.append((child, children.get(child.span_id, []), []))
             continue
         stack.pop()
         on_path.discard(span.span_id)
-        node = TraceNode(span, tuple(built))
+        node = _new_node(span, tuple(built))
         if not stack:
             return node
         stack[-1][2].append(node)
+
+
+def _describe(items: object) -> str:
+    if not isinstance(items, tuple):
+        return type(items).__name__
+    bad = next(item for item in items if not isinstance(item, TraceNode))
+    return f"a tuple holding {type(bad).__name__}"
 
 
 def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) -> str:

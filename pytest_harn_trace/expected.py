@@ -53,6 +53,25 @@ class ExpectedSpan:
     links: object = None
     """A tuple of per-link expectations (same length), or a matcher for the whole list."""
 
+    def __post_init__(self) -> None:
+        if self.kind is None or self.name is None:
+            missing = "kind" if self.kind is None else "name"
+            raise TypeError(
+                f"ExpectedSpan(): {missing} is required; build nodes with node(kind, name, ...)"
+            )
+        children: object = self.children
+        if not isinstance(children, tuple):
+            raise TypeError(
+                "ExpectedSpan(children=...): expected a tuple of ExpectedSpan or ..., "
+                f"got {type(children).__name__}; build nodes with node(kind, name, *children)"
+            )
+        for index, child in enumerate(children):
+            if not isinstance(child, ExpectedSpan) and child is not Ellipsis:
+                raise TypeError(
+                    f"ExpectedSpan(children=...): child {index} must be an ExpectedSpan or ... "
+                    f"(Ellipsis), got {type(child).__name__} {child!r}"
+                )
+
     def __repr__(self) -> str:
         kind = repr(self.kind.value) if isinstance(self.kind, SpanKind) else repr(self.kind)
         parts = [kind, repr(self.name)]

@@ -17,6 +17,7 @@ from pytest_harn_trace import (
     SpanKind,
     SpanLink,
     TraceCapture,
+    TraceNode,
     install_override,
 )
 
@@ -229,3 +230,38 @@ def test_one_quotes_criteria_and_metadata_as_json_like_every_other_message(clock
         "completed spans:\n"
         '  span 1: llm_call it\'s (prompt="say \\"hi\\"", tags=["a",null,true])'
     )
+
+
+def test_trace_capture_without_a_collector_is_a_type_error_at_construction():
+    with pytest.raises(TypeError) as info:
+        TraceCapture(None)  # type: ignore[arg-type]
+    assert str(info.value) == "TraceCapture(collector): expected a SpanCollector, got NoneType"
+    with pytest.raises(TypeError, match=r"TraceCapture\(redact=\.\.\.\): expected a function"):
+        TraceCapture(SpanCollector(), redact="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"TraceCapture\(durations=\.\.\.\): expected True"):
+        TraceCapture(SpanCollector(), durations=None)  # type: ignore[arg-type]
+
+
+def test_trace_node_checks_its_span_and_children_at_construction():
+    with pytest.raises(TypeError) as info:
+        TraceNode(None, ())  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "TraceNode(span, children): span must be a Span, got NoneType; "
+        "trace.roots builds these nodes for you"
+    )
+    span = Span("t", 1, None, SpanKind.STEP, "x", 0, 0, 0, {}, (), ())
+    with pytest.raises(TypeError, match="children must be a tuple of TraceNode, got list;"):
+        TraceNode(span, [])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a tuple holding NoneType;"):
+        TraceNode(span, (None,))  # type: ignore[arg-type]
+    leaf = TraceNode(span, ())
+    assert TraceNode(span, (leaf,)).children == (leaf,)
+
+
+def test_roots_builds_the_same_nodes_a_checked_construction_would(clock):
+    collector = SpanCollector()
+    record_agent(collector, clock)
+    (root,) = TraceCapture(collector).roots
+    rebuilt = TraceNode(root.span, tuple(TraceNode(c.span, c.children) for c in root.children))
+    assert root == rebuilt
+    assert repr(root) == repr(rebuilt)

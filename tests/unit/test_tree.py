@@ -1355,3 +1355,17 @@ def test_a_span_found_under_another_parent_is_reported_as_moved_there():
         "found under pipeline main > step other"
     )
     assert "?       expected under pipeline main > step mine" in message.splitlines()
+
+
+def test_expected_span_checks_its_children_at_construction():
+    with pytest.raises(TypeError) as info:
+        ExpectedSpan("step", "x", children=(None,))  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "ExpectedSpan(children=...): child 0 must be an ExpectedSpan or ... (Ellipsis), "
+        "got NoneType None"
+    )
+    with pytest.raises(TypeError, match=r"expected a tuple of ExpectedSpan or \.\.\., got list"):
+        ExpectedSpan("step", "x", children=[])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"ExpectedSpan\(\): name is required"):
+        ExpectedSpan("step", None)
+    assert ExpectedSpan("step", "x", children=(node("step", "y"), ...)).children[1] is ...
