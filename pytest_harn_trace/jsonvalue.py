@@ -3,7 +3,9 @@
 Harn stores ``serde_json::Value``; we accept the Python values that map onto
 it and reject everything else at the moment it is set, naming the key and
 the type and saying how to convert the value, so a bad value never reaches
-a span.
+a span. As in serde_json, an int must fit in 64 bits (``i64`` or ``u64``),
+and a value nests at most :data:`MAX_DEPTH` levels deep: the most serde_json
+reads back.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from pathlib import PurePath
 
 from pytest_harn_trace.model import JsonValue
 
-__all__ = ["check_key", "json_value"]
+__all__ = ["MAX_DEPTH", "check_key", "describe_int", "json_value"]
 
 __tracebackhide__ = True  # pytest shows the user's call, not these checks
 
 _ACCEPTED = "use str, int, float, bool, None, list or dict"
 _JSON_TYPES = "str, int, float, bool, None, list or dict"
 _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+MAX_DEPTH = 127
+"""How deep lists and dicts may nest: serde_json stops reading at 128 levels."""
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+"""A serde_json number holds an ``i64``, a ``u64`` or an ``f64``: ints span both."""
 
 
 def _subject(func: str, span_id: int | None, key: object) -> str:
@@ -55,26 +63,37 @@ def json_value(value: object, func: str, span_id: int | None, key: object) -> Js
     Raises:
         TypeError: naming ``func``, ``span_id`` and ``key`` when ``value`` is,
             or contains, something that is not a JSON value.
+        ValueError: likewise, for an int beyond 64 bits or a value nested
+            more than :data:`MAX_DEPTH` levels deep.
     """
-    if type(value) in _PLAIN_TYPES:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int and _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]  # an int
         return value
     try:
         return _convert(value, func, span_id, key, "", set())
     except _NotJson as error:
         # Raised from here, so a plain traceback does not walk the nesting.
-        raise TypeError(str(error)) from None
+        raise error.error_type(str(error)) from None
 
 
 class _NotJson(Exception):
     """What ``_convert`` raises, wherever the bad value is nested."""
+
+    def __init__(self, message: str, error_type: type[Exception] = TypeError) -> None:
+        super().__init__(message)
+        self.error_type = error_type
 
 
 def _convert(
     value: object, func: str, span_id: int | None, key: object, path: str, seen: set[int]
 ) -> JsonValue:
     kind = type(value)
-    if kind in _PLAIN_TYPES:
+    if kind is str or kind is bool or value is None:
         return value
+    if kind is int:
+        return _check_int(value, func, span_id, key, path)  # type: ignore[arg-type]  # an int
     if kind is float:
         return value if math.isfinite(value) else None  # type: ignore[arg-type]
     if isinstance(value, (list, tuple, dict)):
@@ -82,6 +101,13 @@ def _convert(
             raise _NotJson(
                 f"{_subject(func, span_id, key)}: {kind.__name__}{_at(path)} contains "
                 "itself; JSON values cannot be cyclic"
+            )
+        if len(seen) >= MAX_DEPTH:  # ``seen`` holds the containers around this one
+            raise _NotJson(
+                f"{_subject(func, span_id, key)}: value nested more than {MAX_DEPTH} levels "
+                f"deep; serde_json, which reads Harn's traces, stops at {MAX_DEPTH + 1}: "
+                "flatten it",
+                ValueError,
             )
         seen.add(id(value))
         try:
@@ -106,7 +132,7 @@ def _convert(
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
-        return int.__index__(value)
+        return _check_int(int.__index__(value), func, span_id, key, path)
     if isinstance(value, float):
         plain = float.__float__(value)
         return plain if math.isfinite(plain) else None
@@ -159,6 +185,24 @@ def _key_fix(key: object) -> str:
     if isinstance(key, tuple):
         return "use a list of [key, value] pairs instead, e.g. list(d.items())"
     return "convert the keys with str(...)"
+
+
+def _check_int(value: int, func: str, span_id: int | None, key: object, path: str) -> int:
+    if _INT_MIN <= value <= _INT_MAX:
+        return value
+    raise _NotJson(
+        f"{_subject(func, span_id, key)}: {describe_int(value)}{_at(path)} does not fit in "
+        "64 bits, and a JSON number in Harn is an i64, a u64 or an f64 (serde_json); "
+        "store it as a str or a float",
+        ValueError,
+    )
+
+
+def describe_int(value: int) -> str:
+    """Name an int in a message: its digits when short, else its size (``str`` has a limit)."""
+    if value.bit_length() <= 256:
+        return f"int {value}"
+    return f"int of {value.bit_length()} bits"
 
 
 def _at(path: str) -> str:

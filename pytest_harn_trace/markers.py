@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace import meta
-from pytest_harn_trace.jsonvalue import check_key, json_value
+from pytest_harn_trace.jsonvalue import check_key, describe_int, json_value
 from pytest_harn_trace.model import JsonValue, SpanKind
 
 __all__ = ["emit_deferred_tool_load", "emit_marker_span", "emit_model_route", "emit_tool_mount"]
@@ -93,5 +93,12 @@ def emit_deferred_tool_load(tool_name: str, query: str, score: float | None = No
         given: object = score
         if isinstance(given, bool) or not isinstance(given, (int, float)):
             raise TypeError(f"emit_deferred_tool_load: score must be a float, got {score!r}")
-        metadata.append((meta.SCORE, float(score)))
+        try:
+            plain = float(score)
+        except OverflowError:
+            raise ValueError(
+                f"emit_deferred_tool_load: score is an {describe_int(int(score))}, too large "
+                "for a float (Harn's score is an f64)"
+            ) from None
+        metadata.append((meta.SCORE, plain))
     emit_marker_span(SpanKind.DEFERRED_TOOL_LOAD, "deferred_tool_load", metadata)

@@ -129,11 +129,24 @@ class LlmCallUsage:
         for name, value in tokens.items():
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"LlmCallUsage.{name} must be int, got {type(value).__name__}")
+            if not -(2**63) <= value < 2**63:
+                raise ValueError(
+                    f"LlmCallUsage.{name} is an {_describe_int(value)}, which does not fit in "
+                    "64 bits (Harn counts tokens in an i64)"
+                )
         cost: object = self.cost_usd
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))):
             raise TypeError(
                 f"LlmCallUsage.cost_usd must be a float or None, got {type(cost).__name__}"
             )
+        if isinstance(cost, int):
+            try:
+                float(cost)
+            except OverflowError:
+                raise ValueError(
+                    f"LlmCallUsage.cost_usd is an {_describe_int(cost)}, too large for a float "
+                    "(Harn's cost_usd is an f64)"
+                ) from None
 
     def metadata_pairs(self) -> list[tuple[str, JsonValue]]:
         """Return ``(key, value)`` pairs in Harn's order; cost left out when ``None``."""
@@ -334,6 +347,11 @@ class OpenSpan(NamedTuple):
 
     def __str__(self) -> str:
         return f"span {self.span_id} {self.kind.value} {self.name!r}"
+
+
+def _describe_int(value: int) -> str:
+    # jsonvalue.describe_int, which this module cannot import (jsonvalue imports it).
+    return f"int {value}" if value.bit_length() <= 256 else f"int of {value.bit_length()} bits"
 
 
 def _require_mapping(what: str, data: object) -> None:

@@ -486,7 +486,10 @@ def pytest_runtest_makereport(
             return report  # the fixtures' teardown recorded nothing new
     else:
         item.stash[_reported_key] = counts
-    text = capture.summary()
+    try:
+        text = capture.summary()
+    except Exception as exc:  # a report section must never stop the session
+        text = f"(the trace could not be drawn: {type(exc).__name__}: {exc})"
     orphans = draw_orphans(capture.spans, open_spans)
     if orphans:
         text = f"{text.rstrip()}\n\n{orphans}"

@@ -20,7 +20,7 @@ from typing import Final
 
 from pytest_harn_trace.model import Span, SpanKind
 
-__all__ = ["format_summary", "to_json"]
+__all__ = ["format_summary", "int_from_text", "int_text", "to_json"]
 
 _KIND_NAMES: Final[dict[SpanKind, str]] = {kind: kind.value for kind in SpanKind}
 """Each kind's wire name, looked up once per line instead of ``kind.value``."""
@@ -64,7 +64,7 @@ def to_json(value: object) -> str:
     if kind is str:
         return _escape_str(value)  # type: ignore[arg-type]  # type(value) is str
     if kind is int:
-        return int.__repr__(value)
+        return int_text(value)  # type: ignore[arg-type]  # type(value) is int
     if kind is float:
         return _format_float(value)  # type: ignore[arg-type]  # type(value) is float
     if value is None:
@@ -76,6 +76,46 @@ def to_json(value: object) -> str:
     parts: list[str] = []
     _render(value, parts, set())
     return "".join(parts)
+
+
+_CHUNK_DIGITS: Final = 600
+"""Digits per piece when an int is too long for ``str``: below any limit Python allows (640)."""
+_CHUNK: Final = 10**_CHUNK_DIGITS
+
+
+def int_text(value: int) -> str:
+    """Return the decimal digits of ``value``, however many.
+
+    ``str`` refuses ints longer than ``sys.get_int_max_str_digits()`` (4300
+    digits by default); such an int is printed a piece at a time instead, so a
+    trace holding one still renders (serde_json itself never holds one).
+    """
+    try:
+        return int.__repr__(value)
+    except ValueError:
+        pass
+    sign = "-" if value < 0 else ""
+    rest = abs(int(value))
+    pieces: list[int] = []
+    while rest:
+        rest, piece = divmod(rest, _CHUNK)
+        pieces.append(piece)
+    head = int.__repr__(pieces.pop())
+    return sign + head + "".join(str(piece).zfill(_CHUNK_DIGITS) for piece in reversed(pieces))
+
+
+def int_from_text(text: str) -> int:
+    """Read the int :func:`int_text` writes (JSON's ``-?digits``), however many digits."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    digits = text.removeprefix("-")
+    value = 0
+    for start in range(0, len(digits), _CHUNK_DIGITS):
+        piece = digits[start : start + _CHUNK_DIGITS]
+        value = value * 10 ** len(piece) + int(piece)
+    return -value if text.startswith("-") else value
 
 
 def _format_float(value: float) -> str:
@@ -116,7 +156,7 @@ def _render(value: object, out: list[str], active: set[int]) -> None:
     if kind is str:
         out.append(_escape_str(value))  # type: ignore[arg-type]  # type(value) is str
     elif kind is int:
-        out.append(int.__repr__(value))
+        out.append(int_text(value))  # type: ignore[arg-type]  # type(value) is int
     elif kind is float:
         out.append(_format_float(value))  # type: ignore[arg-type]  # type(value) is float
     elif value is None:
@@ -126,7 +166,7 @@ def _render(value: object, out: list[str], active: set[int]) -> None:
     elif isinstance(value, str):
         out.append(_escape_str(value))
     elif isinstance(value, int):
-        out.append(int.__repr__(value))  # an IntEnum prints its number, as json.dumps does
+        out.append(int_text(value))  # an IntEnum prints its number, as json.dumps does
     elif isinstance(value, float):
         out.append(_format_float(value))
     elif isinstance(value, (list, tuple, Mapping)):
@@ -262,7 +302,10 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
                 if value_type is str:
                     parts.append(f"{key}={escape(value)}")
                 elif value_type is int:
-                    parts.append(f"{key}={value}")
+                    try:
+                        parts.append(f"{key}={value}")
+                    except ValueError:  # more digits than Python's int-to-str limit
+                        parts.append(f"{key}={int_text(value)}")
                 elif value_type is float:
                     parts.append(f"{key}={format_float(value)}")
                 else:

@@ -8,8 +8,9 @@ from types import EllipsisType
 from typing import Final, NamedTuple
 
 from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
+from pytest_harn_trace.jsonvalue import MAX_DEPTH
 from pytest_harn_trace.model import SpanKind, kind_hint
-from pytest_harn_trace.summary import to_json
+from pytest_harn_trace.summary import int_from_text, to_json
 
 __all__ = ["parse_tree_text"]
 
@@ -37,13 +38,15 @@ _PADDING: Final = " \t"
 _DURATION_FIRST: Final = "write the duration before the metadata"
 _PYTHON_CONSTANTS: Final = {"True": "true", "False": "false", "None": "null"}
 _EMPTY: Final = "No spans recorded."
+_QUOTE_MAX: Final = 400
+"""The longest line an error quotes whole; a longer one is cut."""
 
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
 
 
-_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_int=int_from_text)
 
 
 class _LineError(ValueError):
@@ -230,7 +233,10 @@ def _level(number: int, raw: str, spaces: int, depth: int, first_number: int) ->
 
 def _error(number: int, raw: str, problem: str, detail: str = "") -> ValueError:
     __tracebackhide__ = True
-    return ValueError(f"line {number}: {problem} in {raw!r}" + (f": {detail}" if detail else ""))
+    quoted = repr(raw)
+    if len(raw) > _QUOTE_MAX:
+        quoted = f"{raw[: _QUOTE_MAX // 2]!r}...({len(raw)} characters)"
+    return ValueError(f"line {number}: {problem} in {quoted}" + (f": {detail}" if detail else ""))
 
 
 class _ParsedLine(NamedTuple):
@@ -343,8 +349,17 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
                 "write metadata as (key=json, key=json)",
             )
         key, pos = found.group(1), found.end()
+        value_at = pos
         try:
             value, pos = _DECODER.raw_decode(rest, pos)
+            if _too_deep(value):
+                raise RecursionError
+        except RecursionError:
+            raise _LineError(
+                "bad metadata JSON",
+                f"value of {key!r} at column {offset + value_at + 1} is nested more than "
+                f"{MAX_DEPTH} levels deep, deeper than any span's metadata",
+            ) from None
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise _LineError(
@@ -381,6 +396,20 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
             detail = f"unexpected {trailing!r} after the metadata"
         raise _LineError(problem, detail)
     return metadata
+
+
+def _too_deep(value: object) -> bool:
+    """Whether lists and dicts in ``value`` nest more than ``MAX_DEPTH`` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > MAX_DEPTH:
+                return True
+            stack += [(child, depth + 1) for child in item]
+    return False
 
 
 def _json_hint(key: str, text: str) -> str:

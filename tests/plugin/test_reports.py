@@ -157,3 +157,54 @@ def test_spans_under_an_open_root_are_drawn_under_its_name(pytester: pytest.Pyte
         consecutive=True,
     )
     result.stdout.no_fnmatch_line("*no spans recorded*")
+
+
+def test_huge_int_in_a_failing_test_still_reports_and_the_session_goes_on(
+    pytester: pytest.Pytester,
+) -> None:
+    # A plain int keyword skips the value check on span()'s fast path; its digits
+    # run past Python's int-to-str limit. The report must still draw it.
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import span
+
+        def test_huge(trace, mock_clock):
+            with span("pipeline", "x", n=10**5000):
+                pass
+            assert False
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*- Captured trace call -*", "pipeline x 0ms (n=1000000000*0)"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_trace_that_cannot_be_drawn_says_so_in_the_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_harn_trace import Span, SpanKind
+
+        def test_broken(trace):
+            # Not reachable through the API, which checks every value: a stand-in
+            # for whatever might still break the drawing.
+            bad = Span("t", 1, None, SpanKind.STEP, "x", 0, 0, 0, {"k": object()}, (), ())
+            trace.collector._completed.append(bad)
+            assert False
+
+        def test_after():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- Captured trace call -*",
+            "(the trace could not be drawn: TypeError: to_json: cannot render object value*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
