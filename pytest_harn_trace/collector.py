@@ -466,6 +466,27 @@ class SpanCollector:
         """Return the active span of the calling context, if one is open."""
         return _newest_open(_active_spans.get(), self._open)
 
+    def _leave_context(self) -> None:
+        """Take this collector's spans off the calling context's active-span stack.
+
+        For a collector being dropped with spans still open (a test that failed
+        before ending them): their stack nodes would otherwise outlive it in
+        this context, keeping its spans alive, and every later root span would
+        walk past them. Spans of other collectors stay, in order; nodes of
+        spans that already ended go too.
+        """
+        open_spans = self._open
+        stack = _active_spans.get()
+        kept: list[tuple[int, dict[int, Any]]] = []
+        while stack is not None:
+            span_id, owner, stack = stack
+            if owner is not open_spans and span_id in owner:
+                kept.append((span_id, owner))
+        rebuilt: _Stack = None
+        for span_id, owner in reversed(kept):
+            rebuilt = (span_id, owner, rebuilt)
+        _active_spans.set(rebuilt)
+
     def span_link(self, span_id: int) -> SpanLink | None:
         """Return a link to an open span, or ``None``."""
         span_id = _check_span_id("span_link", span_id)

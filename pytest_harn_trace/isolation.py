@@ -107,6 +107,9 @@ class Isolation:
 
         messages = []
         left_open = self._collector.open_spans()
+        # Spans left open would otherwise stay on this context's active stack for the
+        # rest of the session, kept alive and walked past by every later root span.
+        self._collector._leave_context()
         if left_open:
             names = ", ".join(str(span) for span in left_open)
             messages.append(

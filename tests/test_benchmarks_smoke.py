@@ -67,3 +67,14 @@ def test_otel_benchmark_runs_and_prints_ratios() -> None:
     )
     assert "harn bridge / InMemorySpanExporter, medians:" in result.stdout
     assert "no processor" in result.stdout
+
+
+def test_leak_benchmark_runs_and_prints_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_leak.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "left open, fixture teardown / no earlier tests" in result.stdout

@@ -604,3 +604,35 @@ def test_typed_usage_file_runs():
     runpy.run_path(str(path), run_name="__main__")
     assert current_collector() is before
     assert not is_tracing_enabled()
+
+
+def test_leaving_the_context_drops_only_that_collectors_spans_from_the_active_stack():
+    import contextvars
+
+    from pytest_harn_trace.collector import _active_spans
+
+    def stack() -> list[int]:
+        node, ids = _active_spans.get(), []
+        while node is not None:
+            ids.append(node[0])
+            node = node[2]
+        return ids
+
+    def scenario() -> None:
+        kept, dropped = SpanCollector(), SpanCollector()
+        outer = kept.start("pipeline", "outer")
+        left_open = dropped.start("step", "left open")
+        ended = dropped.start("step", "ended")
+        dropped.end(ended)
+        inner = kept.start("fn_call", "inner")
+        kept.end(kept.start("step", "ended too"))
+        assert stack() == [3, inner, left_open, outer]  # 3 ended: still there
+        dropped._leave_context()
+        assert stack() == [inner, outer]  # ended spans of any collector go too
+        assert kept.current_span_id() == inner
+        assert dropped.current_span_id() is None
+        assert dropped.open_spans() == [(left_open, SpanKind.STEP, "left open")]
+        kept.end(inner)
+        assert kept.current_span_id() == outer
+
+    contextvars.copy_context().run(scenario)

@@ -1,0 +1,44 @@
+"""What a test leaves behind costs later tests nothing."""
+
+from __future__ import annotations
+
+import contextvars
+
+import pytest
+
+
+def test_spans_a_test_leaves_open_are_not_kept_for_the_rest_of_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    # Each failing test leaves a span open, as a Harn-style span_start without its
+    # span_end does. Their active-stack nodes (and through them the spans and
+    # their metadata) must not outlive the tests: later root spans walk that stack.
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_harn_trace import span_start, span_set_metadata
+        from pytest_harn_trace.collector import _active_spans
+
+        def stack_depth():
+            node, depth = _active_spans.get(), 0
+            while node is not None:
+                node, depth = node[2], depth + 1
+            return depth
+
+        @pytest.mark.parametrize("n", range(30))
+        def test_leaves_a_span_open(trace, n):
+            span_id = span_start("pipeline", "leak")
+            span_set_metadata(span_id, "blob", "x" * 10_000)
+            assert False
+
+        def test_later(trace):
+            assert stack_depth() == 0
+            root = span_start("pipeline", "later")
+            assert trace.collector.current_span_id() == root
+            assert stack_depth() == 1
+        """
+    )
+    # The inner run gets a context of its own, so even a leak could not reach this session.
+    result = contextvars.copy_context().run(pytester.runpytest, "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=30)
+    result.stdout.fnmatch_lines(["*HarnTraceWarning*left 1 span(s) open: span 1 pipeline 'leak'*"])
