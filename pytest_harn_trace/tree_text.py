@@ -31,13 +31,17 @@ _GROUP: Final = " ("
 """What starts a candidate metadata group."""
 _LOOKS_LIKE_METADATA: Final = re.compile(r" \((?=[^=(),]*=)")
 """A ` (key=` in a name: most likely metadata written wrongly."""
-_META_KEY: Final = re.compile(r"\s*([^=(),]*?)\s*=\s*")
+_META_KEY: Final = re.compile(r"([^=(),]*)=\s*")
+"""A key and its ``=``; the key's spaces are stripped afterwards: optional spaces on both
+sides of a lazy key in the pattern would backtrack cubically over a run of spaces."""
 _DURATION: Final = re.compile(r"(.*) ([0-9]+)ms", re.DOTALL)
 _PADDING: Final = " \t"
 """Trailing characters dropped from a name with no duration after it (editors drop them)."""
 _DURATION_FIRST: Final = "write the duration before the metadata"
 _PYTHON_CONSTANTS: Final = {"True": "true", "False": "false", "None": "null"}
 _EMPTY: Final = "No spans recorded."
+_HINT_MAX: Final = 200
+"""How far past a bad value a hint looks (every candidate group of a line may get one)."""
 _QUOTE_MAX: Final = 400
 """The longest line an error quotes whole; a longer one is cut."""
 
@@ -348,7 +352,7 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
                 f"expected key=value at column {offset + pos + 1}, "
                 "write metadata as (key=json, key=json)",
             )
-        key, pos = found.group(1), found.end()
+        key, pos = found.group(1).strip(), found.end()
         value_at = pos
         try:
             value, pos = _DECODER.raw_decode(rest, pos)
@@ -365,7 +369,7 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
             raise _LineError(
                 "bad metadata JSON",
                 f"value of {key!r} at column {offset + pos + 1}: {reason}"
-                + _json_hint(key, rest[pos:]),
+                + _json_hint(key, rest[pos : pos + _HINT_MAX]),
             ) from None
         if key in metadata:
             raise _LineError("bad metadata", f"key {key!r} given twice")
@@ -418,7 +422,9 @@ def _json_hint(key: str, text: str) -> str:
     if quoted is not None:
         return f"; strings need double quotes, e.g. {key}={to_json(quoted.group(1))}"
     bare = re.match(r"[^,)]*", text)
-    shown = bare.group().strip() if bare else ""
+    if bare is None or bare.end() >= _HINT_MAX:
+        return ""  # no hint spelling out a value that long
+    shown = bare.group().strip()
     if shown in _PYTHON_CONSTANTS:
         spelled = _PYTHON_CONSTANTS[shown]
         return f"; JSON spells it {spelled}, e.g. {key}={spelled}"
