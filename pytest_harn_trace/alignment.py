@@ -14,10 +14,10 @@ the report (:mod:`pytest_harn_trace.tree_report`) draws the cheapest alignment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from pytest_harn_trace.assignment import disjoint_assignment, hungarian, max_matching
 from pytest_harn_trace.expected import ExpectedSpan
@@ -50,11 +50,15 @@ class Forest:
         # (only possible when ids repeat) is drawn but not descended into.
         stack: list[tuple[Span, int, int]] = [(span, 0, -1) for span in reversed(roots)]
         path: list[int] = []  # flat indices of the open ancestors
+        on_path: set[int] = set()  # the span ids they descend from
+        descended: list[bool] = []  # per entry of `path`: whether it added its id
         while stack:
             span, depth, parent = stack.pop()
             while len(path) > depth:
                 closed = path.pop()
                 self.end[closed] = len(self.spans)
+                if descended.pop():
+                    on_path.discard(self.spans[closed].span_id)
             index = len(self.spans)
             self.spans.append(span)
             self.depth.append(depth)
@@ -66,8 +70,11 @@ class Forest:
             else:
                 self.kids[parent].append(index)
             path.append(index)
-            if any(self.spans[i].span_id == span.span_id for i in path[:-1]):
+            if span.span_id in on_path:
+                descended.append(False)
                 continue
+            descended.append(True)
+            on_path.add(span.span_id)
             for child in reversed(by_parent.get(span.span_id, ())):
                 stack.append((child, depth + 1, index))
         for closed in path:
@@ -94,6 +101,20 @@ class Pair:
 
 
 Pattern = Sequence[ExpectedSpan | EllipsisType]
+
+_T = TypeVar("_T")
+_MAX_LEVELS = 40
+"""How many levels of the trees one stretch of the search recurses through."""
+
+
+class _Deeper(Exception):
+    """A call of the search that would nest too deep: compute it first, from the top."""
+
+    def __init__(
+        self, method: Callable[[ExpectedSpan, int], object], expected: ExpectedSpan, index: int
+    ) -> None:
+        super().__init__()
+        self.call = (method, expected, index)
 
 
 class Aligner:
@@ -127,15 +148,55 @@ class Aligner:
         self.sizes: dict[int, int] = {}
         self.pairs: dict[tuple[int, int], Pair | None] = {}
         self.perfects: dict[tuple[int, int], list[Step] | None] = {}
+        self.level = 0
+        """How many :meth:`perfect` / :meth:`pair` calls are open (see :meth:`settle`)."""
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
 
     def size(self, expected: ExpectedSpan) -> int:
-        """The number of nodes in ``expected``'s subtree."""
-        size = self.sizes.get(id(expected))
-        if size is None:
-            size = 1 + sum(self.size(c) for c in expected.children if c is not Ellipsis)
-            self.sizes[id(expected)] = size
-        return size
+        """The number of nodes in ``expected``'s subtree (counted without recursion)."""
+        sizes = self.sizes
+        size = sizes.get(id(expected))
+        if size is not None:
+            return size
+        # Post-order over the nodes not counted yet: a node is counted once its children are.
+        stack: list[tuple[ExpectedSpan, bool]] = [(expected, False)]
+        while stack:
+            item, children_done = stack.pop()
+            if id(item) in sizes:
+                continue
+            children = [c for c in item.children if isinstance(c, ExpectedSpan)]
+            if children_done:
+                sizes[id(item)] = 1 + sum(sizes[id(c)] for c in children)
+            else:
+                stack.append((item, True))
+                stack += [(c, False) for c in children if id(c) not in sizes]
+        return sizes[id(expected)]
+
+    def settle(self, compute: Callable[..., _T], *args: object) -> _T:
+        """Return ``compute(*args)``, however deep the trees: the search never nests too far.
+
+        :meth:`perfect` and :meth:`pair` recurse a level of the trees at a time.
+        A call that would descend past :data:`_MAX_LEVELS` open calls is thrown
+        back here (``_Deeper``) and computed first, from the top; its result is
+        memoized, so the calls above it find it when they run again. Each pair
+        is still computed once (the calls interrupted on the way redo only
+        their memoized steps), and the recursion stays a few frames deep.
+        """
+        if self.level:
+            return compute(*args)
+        deferred: list[tuple[Callable[[ExpectedSpan, int], object], ExpectedSpan, int]] = []
+        while True:
+            self.level = 1
+            try:
+                if not deferred:
+                    return compute(*args)
+                method, expected, index = deferred[-1]
+                method(expected, index)
+                deferred.pop()
+            except _Deeper as deeper:
+                deferred.append(deeper.call)
+            finally:
+                self.level = 0
 
     def local(self, expected: ExpectedSpan, index: int) -> tuple[bool, list[str]]:
         """Compare a node with a span, children aside (see :func:`local_diffs`).
@@ -187,11 +248,18 @@ class Aligner:
         key = (id(expected), index)
         if key in self.perfects:
             return self.perfects[key]
-        self.perfects[key] = None  # a span never contains itself; guards against repeated ids
-        pairable, diffs = self.local(expected, index)
-        steps = None
-        if pairable and not diffs:
-            steps = self.perfect_children(expected.children, index)
+        if not self.level:
+            return self.settle(self.perfect, expected, index)
+        self.level += 1
+        try:
+            pairable, diffs = self.local(expected, index)
+            steps = None
+            if pairable and not diffs:
+                if self.level > _MAX_LEVELS:
+                    raise _Deeper(self.perfect, expected, index)
+                steps = self.perfect_children(expected.children, index)
+        finally:
+            self.level -= 1
         self.perfects[key] = steps
         return steps
 
@@ -298,22 +366,31 @@ class Aligner:
         key = (id(expected), index)
         if key in self.pairs:
             return self.pairs[key]
-        self.pairs[key] = None  # guards against repeated ids
-        result = None
-        steps = self.perfect(expected, index)
-        if steps is not None:
-            result = Pair(-self.size(expected), [], steps)
-        else:
-            pairable, diffs = self.local(expected, index)
-            if pairable:
-                cost, steps = self.align(expected.children, index)
-                cost += len(diffs) * self.weight - (0 if diffs else 1)
-                result = Pair(cost, diffs, steps)
+        if not self.level:
+            return self.settle(self.pair, expected, index)
+        self.level += 1
+        try:
+            result = None
+            steps = self.perfect(expected, index)
+            if steps is not None:
+                result = Pair(-self.size(expected), [], steps)
+            else:
+                pairable, diffs = self.local(expected, index)
+                if pairable:
+                    if self.level > _MAX_LEVELS:
+                        raise _Deeper(self.pair, expected, index)
+                    cost, steps = self.align(expected.children, index)
+                    cost += len(diffs) * self.weight - (0 if diffs else 1)
+                    result = Pair(cost, diffs, steps)
+        finally:
+            self.level -= 1
         self.pairs[key] = result
         return result
 
     def align(self, pattern: Pattern, parent: int) -> tuple[int, list[Step]]:
         """Align ``pattern`` with the children of ``parent`` (-1: the roots)."""
+        if not self.level:
+            return self.settle(self.align, pattern, parent)
         steps = self.perfect_children(pattern, parent)
         if steps is not None:
             return -sum(

@@ -26,8 +26,6 @@ spans, :mod:`~pytest_harn_trace.alignment` aligns siblings, and
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Mapping, Sequence
 from types import EllipsisType
 from typing import Any, Final, cast
@@ -221,29 +219,12 @@ def _mismatch(
     aligner = Aligner(
         forest, roots, ordered=ordered, exact=exact, readings=readings, real_clock=real_clock
     )
-    # The search recurses a few frames per level of the expected tree: make room
-    # for deep expectations (a chain of hundreds of nodes), then put the limit back.
-    depth = max(
-        (level for root in roots if root is not Ellipsis for level, _ in walk(root, 1)), default=0
-    )
-    limit = sys.getrecursionlimit()
-    frame: types.FrameType | None = sys._getframe()
-    frames = 0
-    while frame is not None:
-        frames, frame = frames + 1, frame.f_back
-    needed = frames + 8 * depth + 200
-    if needed > limit:
-        sys.setrecursionlimit(needed)
-    try:
-        cost, steps = aligner.align(roots, -1)
-        if cost <= 0:
-            return None
-        report = Report(aligner, open_spans)
-        report.plan(steps, -1, [])
-        headline, lines = report.render()
-    finally:
-        if needed > limit:
-            sys.setrecursionlimit(limit)
+    cost, steps = aligner.align(roots, -1)
+    if cost <= 0:
+        return None
+    report = Report(aligner, open_spans)
+    report.plan(steps, -1, [])
+    headline, lines = report.render()
     mode = [] if ordered else ["ordered=False"]
     mode += [] if exact else ["exact=False"]
     legend = (

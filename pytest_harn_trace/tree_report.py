@@ -9,7 +9,7 @@ mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from pytest_harn_trace.alignment import Aligner, Step
 from pytest_harn_trace.expected import ExpectedSpan
@@ -61,6 +61,18 @@ def span_label(kind: object, name: object) -> str:
     return f"{kind_text} {name if isinstance(name, str) else show(name)}"
 
 
+_Path: TypeAlias = "tuple[str, _Path] | None"
+"""The labels from a span up to its root, linked (a list per span would cost depth squared)."""
+
+
+def _unlink(path: _Path) -> list[str]:
+    labels = []
+    while path is not None:
+        label, path = path
+        labels.append(label)
+    return labels[::-1]
+
+
 _LOST_CONTEXT: Final = (
     " (its parent context was lost: started in a fresh context or a bare thread?)"
 )
@@ -76,11 +88,11 @@ class Report:
         forest = aligner.forest
         self.marks: list[str] = ["~"] * len(forest.spans)
         self.hints: dict[int, list[str]] = {}
-        self.paths: dict[int, list[str]] = {}
+        self.paths: dict[int, _Path] = {}
         self.matched: set[int] = set()
         """The ``id`` of every node drawn against a span it matches (children aside)."""
         # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
-        self.inserts: list[tuple[int, int, int, ExpectedSpan, list[str], str]] = []
+        self.inserts: list[tuple[int, int, int, ExpectedSpan, _Path, str]] = []
         self.marked: list[MarkedLine] = []
         """The drawn lines as data, for pictures of the failure (``TreeMismatch``)."""
         self.insert_parents: list[int] = []
@@ -121,44 +133,56 @@ class Report:
         return ""
 
     def plan(self, steps: list[Step], parent: int, path: list[str]) -> None:
-        """Mark the spans of one level of the alignment, and below it, and note what is missing."""
+        """Mark the spans of one level of the alignment, and below it, and note what is missing.
+
+        Depth first, in the order of the steps, with a stack of its own (no recursion).
+        """
         forest = self.aligner.forest
-        high = len(forest.spans) if parent < 0 else forest.end[parent]
-        depth = 0 if parent < 0 else forest.depth[parent] + 1
-        for position, step in enumerate(steps):
-            if step.op == "missing":
-                assert step.node is not None
-                following = [s.span for s in steps[position + 1 :] if s.span >= 0]
-                where = following[0] if following else high
-                while where < len(forest.spans) and forest.depth[where] > depth:
-                    where = forest.parent[where]  # exact=False: before the branch holding it
-                label = span_label(step.node.kind, step.node.name)
-                note = self._hint(step.node, steps, parent)
-                self.inserts.append(
-                    (where, -depth, len(self.inserts), step.node, [*path, label], note)
-                )
-                self.insert_parents.append(parent)
-                continue
-            index = step.span
-            span = forest.spans[index]
-            here = [*path, span_label(span.kind, span.name)]
-            if step.op == "pair":
-                assert step.node is not None
-                pair = self.aligner.pair(step.node, index)
-                assert pair is not None
-                if pair.diffs:
-                    # Compare again, so matchers that show their last value show this one.
-                    self.hints[index] = self.aligner.local(step.node, index)[1]
-                else:
-                    self.matched.add(id(step.node))
-                self.marks[index] = "!" if pair.diffs else " "
+        linked: _Path = None
+        for label in path:
+            linked = (label, linked)
+        # (steps, their parent span, the path to it, the next step to plan)
+        stack: list[tuple[list[Step], int, _Path, int]] = [(steps, parent, linked, 0)]
+        while stack:
+            steps, parent, path_to, start = stack.pop()
+            high = len(forest.spans) if parent < 0 else forest.end[parent]
+            depth = 0 if parent < 0 else forest.depth[parent] + 1
+            for position in range(start, len(steps)):
+                step = steps[position]
+                if step.op == "missing":
+                    assert step.node is not None
+                    following = [s.span for s in steps[position + 1 :] if s.span >= 0]
+                    where = following[0] if following else high
+                    while where < len(forest.spans) and forest.depth[where] > depth:
+                        where = forest.parent[where]  # exact=False: before the branch holding it
+                    label = span_label(step.node.kind, step.node.name)
+                    note = self._hint(step.node, steps, parent)
+                    self.inserts.append(
+                        (where, -depth, len(self.inserts), step.node, (label, path_to), note)
+                    )
+                    self.insert_parents.append(parent)
+                    continue
+                index = step.span
+                span = forest.spans[index]
+                here = (span_label(span.kind, span.name), path_to)
                 self.paths[index] = here
-                self.plan(pair.steps, index, here)
-            else:
+                if step.op == "pair":
+                    assert step.node is not None
+                    pair = self.aligner.pair(step.node, index)
+                    assert pair is not None
+                    if pair.diffs:
+                        # Compare again, so matchers that show their last value show this one.
+                        self.hints[index] = self.aligner.local(step.node, index)[1]
+                    else:
+                        self.matched.add(id(step.node))
+                    self.marks[index] = "!" if pair.diffs else " "
+                    # The rest of this level after the whole subtree of this pair.
+                    stack.append((steps, parent, path_to, position + 1))
+                    stack.append((pair.steps, index, here, 0))
+                    break
                 mark = "+" if step.op == "unexpected" else "~"
                 for inside in range(index, forest.end[index]):
                     self.marks[inside] = mark
-                self.paths[index] = here
 
     def _where(self, index: int) -> str:
         """Where the span at ``index`` stands: ``as a root`` or ``under kind name > ...``."""
@@ -208,13 +232,14 @@ class Report:
             if found < 0:
                 continue
             claimed.add(found)
-            expected_at = f"under {' > '.join(path[:-1])}" if len(path) > 1 else "as a root"
+            labels = _unlink(path)
+            expected_at = f"under {' > '.join(labels[:-1])}" if len(labels) > 1 else "as a root"
             found_at = self._where(found)
-            lost = _LOST_CONTEXT if len(path) > 1 and forest.parent[found] < 0 else ""
+            lost = _LOST_CONTEXT if len(labels) > 1 and forest.parent[found] < 0 else ""
             self.inserts[position] = (where, neg_depth, order, node, path, f"found {found_at}")
             self.hints.setdefault(found, []).append(f"expected {expected_at}{lost}")
             if not headline:
-                headline = f"{path[-1]} expected {expected_at}, found {found_at}{lost}"
+                headline = f"{labels[-1]} expected {expected_at}, found {found_at}{lost}"
         return headline
 
     def render(self) -> tuple[str, list[str]]:
@@ -222,7 +247,7 @@ class Report:
         moved = self._pair_moved()
         forest = self.aligner.forest
         lines: list[str] = []
-        first: tuple[list[str], str] | None = None
+        first: tuple[_Path, str] | None = None
         inserts = sorted(self.inserts, key=lambda item: item[:3])
         cursor = 0
         for index in range(len(forest.spans) + 1):
@@ -254,8 +279,8 @@ class Report:
         if moved:
             return f"span tree mismatch: {moved}", lines
         if first is None:  # pragma: no cover - a failed alignment always marks a line
-            first = ([], "no alignment without differences")
-        return f"span tree mismatch at {' > '.join(first[0])}: {first[1]}", lines
+            first = (None, "no alignment without differences")
+        return f"span tree mismatch at {' > '.join(_unlink(first[0]))}: {first[1]}", lines
 
 
 _MARKS: Final[dict[str, Mark]] = {"!": "!", "-": "-", "+": "+", "~": "~", " ": " "}
