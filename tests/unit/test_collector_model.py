@@ -4,10 +4,15 @@ The model keeps what the seed keeps (a counter, a dict of open spans, a list
 for the active stack, a list of completed spans) and does the obvious thing
 for each operation. A mock clock makes durations, start times and event
 offsets exact, so the comparison covers timing too.
+
+Alongside: a second collector sharing the active-span stack (its spans never
+become the first one's parents), values the collector must reject without a
+trace, and every ``Span`` handed out, which must never change afterwards.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +39,7 @@ keys = st.sampled_from(["a", "b", "duration_ms"])
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(-(2**63), 2**64 - 1)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=3),
     lambda children: (
@@ -43,6 +48,19 @@ json_values = st.recursive(
         | st.dictionaries(st.text(max_size=2), children, max_size=3)
     ),
     max_leaves=6,
+)
+
+
+def nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+# Values set_metadata, attach_metadata_if_absent and record_event must refuse.
+bad_values = st.sampled_from(
+    [nested(128), [2**64], {"k": [-(2**63) - 1]}, object(), {1: "a"}, [b"x"], {"s": {1}}]
 )
 
 
@@ -81,9 +99,20 @@ class CollectorMachine(RuleBasedStateMachine):
         self.open: dict[int, ModelSpan] = {}
         self.stack: list[int] = []
         self.completed: list[ModelSpan] = []
+        # Every Span handed out, with a deep copy taken then: they must never change.
+        self.held: list[tuple[Span, Span]] = []
+        # Another collector, pushing its spans on the same active-span stack.
+        self.other = SpanCollector()
+        self.other_open: list[int] = []
+
+    def hold(self, spans: list[Span]) -> None:
+        self.held += [(span, copy.deepcopy(span)) for span in spans]
 
     def teardown(self) -> None:
         self.guard.restore()
+        # Spans left open must not stay on this context's stack for the next example.
+        self.collector._leave_context()
+        self.other._leave_context()
 
     # -- helpers -----------------------------------------------------------------
 
@@ -185,10 +214,12 @@ class CollectorMachine(RuleBasedStateMachine):
             return
         model.duration_ms = self.clock.now_monotonic_ms() - model.start_mono
         self.completed.append(model)
-        last = len(self.stack) - 1 - self.stack[::-1].index(span_id)
-        del self.stack[last]
+        if span_id in self.stack:  # not when the stack was left (leave_context)
+            last = len(self.stack) - 1 - self.stack[::-1].index(span_id)
+            del self.stack[last]
         assert got is not None
         assert got._replace(start_ms=0) == self.as_span(model)
+        self.hold([got])
 
     @precondition(lambda self: bool(self.stack))
     @rule()
@@ -200,6 +231,7 @@ class CollectorMachine(RuleBasedStateMachine):
         self.completed.append(model)
         assert got is not None
         assert got._replace(start_ms=0) == self.as_span(model)
+        self.hold([got])
 
     @precondition(lambda self: len(self.stack) >= 2)
     @rule()
@@ -222,6 +254,7 @@ class CollectorMachine(RuleBasedStateMachine):
         taken = self.collector.take_spans()
         assert [s._replace(start_ms=0) for s in taken] == [self.as_span(m) for m in self.completed]
         self.completed = []
+        self.hold(taken)
 
     @rule()
     def reset(self) -> None:
@@ -231,7 +264,75 @@ class CollectorMachine(RuleBasedStateMachine):
         self.stack.clear()
         self.completed = []
 
+    @rule(data=st.data())
+    def span_link(self, data: st.DataObject) -> None:
+        span_id = self.pick_id(data)
+        link = self.collector.span_link(span_id)
+        if span_id in self.open:
+            assert link == SpanLink(self.collector.trace_id, str(span_id))
+        else:
+            assert link is None
+            assert self.collector.open_start_unix_ms(span_id) is None
+
+    @rule()
+    def current_span_link(self) -> None:
+        link = self.collector.current_span_link()
+        expected = self.stack[-1] if self.stack else None
+        assert link == (
+            None if expected is None else SpanLink(self.collector.trace_id, str(expected))
+        )
+
+    @rule(value=bad_values, data=st.data(), how=st.sampled_from(["set", "attach", "event"]))
+    def bad_value_changes_nothing(self, value: Any, data: st.DataObject, how: str) -> None:
+        key = "a"
+        span_id = self.pick_id(data)
+        try:
+            if how == "set":
+                self.collector.set_metadata(span_id, key, value)
+            elif how == "attach":
+                self.collector.attach_metadata_if_absent(span_id, key, value)
+            else:
+                self.collector.record_event(span_id, "e", {key: value})
+        except (TypeError, ValueError) as exc:
+            assert str(exc)
+        else:
+            raise AssertionError(f"{how} accepted {value!r}")
+        # The invariants check that no span changed.
+
+    @rule()
+    def snapshot(self) -> None:
+        self.hold(self.collector.spans())
+
+    @rule(name=names)
+    def other_start(self, name: str) -> None:
+        self.other_open.append(self.other.start("step", name))
+
+    @precondition(lambda self: bool(self.other_open))
+    @rule(data=st.data())
+    def other_end(self, data: st.DataObject) -> None:
+        span_id = data.draw(st.sampled_from(self.other_open))
+        self.other_open.remove(span_id)
+        assert self.other.end(span_id) is not None
+
+    @rule()
+    def other_leaves_the_context(self) -> None:
+        # What the trace fixture does at teardown for a collector with spans left open.
+        self.other._leave_context()
+        assert self.other.current_span_id() is None
+        assert [span_id for span_id, _, _ in self.other.open_spans()] == sorted(self.other_open)
+
+    @rule()
+    def leave_the_context(self) -> None:
+        # Open spans stay open, but none is active any more: new spans are roots.
+        self.collector._leave_context()
+        self.stack.clear()
+
     # -- invariants ----------------------------------------------------------------
+
+    @invariant()
+    def spans_handed_out_never_change(self) -> None:
+        for span, copy_then in self.held:
+            assert span == copy_then
 
     @invariant()
     def current_span_matches(self) -> None:
