@@ -154,6 +154,11 @@ class ClockOverride:
     __slots__ = ("_clock", "_restored")
 
     def __init__(self, clock: MockClock) -> None:
+        if not isinstance(clock, MockClock):
+            raise TypeError(
+                f"ClockOverride expects a MockClock, got {type(clock).__name__}; "
+                "install one with install_override(clock), which returns its guard"
+            )
         self._clock = clock
         self._restored = False
 

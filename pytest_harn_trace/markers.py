@@ -56,8 +56,15 @@ def emit_marker_span(
     collector.end(span_id)
 
 
+def _check_str(func: str, **values: object) -> None:
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{func}: {name} must be str, got {type(value).__name__}")
+
+
 def emit_model_route(from_model: str, to_model: str, reason: str) -> None:
     """Emit a ``model_route`` marker: the agent switched its serving model."""
+    _check_str("emit_model_route", from_model=from_model, to_model=to_model, reason=reason)
     emit_marker_span(
         SpanKind.MODEL_ROUTE,
         "model_route",
@@ -73,7 +80,20 @@ def emit_tool_mount(tool_names: Sequence[str], source: str, detail: str | None =
     """
     if isinstance(tool_names, str):
         raise TypeError("emit_tool_mount: tool_names must be a list of str, not one str")
+    if not isinstance(tool_names, Iterable):
+        raise TypeError(
+            f"emit_tool_mount: tool_names must be a list of str, got {type(tool_names).__name__}"
+        )
     names = list(tool_names)  # also takes an iterator, which has no len()
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"emit_tool_mount: tool_names must be a list of str, got a {type(name).__name__} "
+                f"in it: {name!r}"
+            )
+    _check_str("emit_tool_mount", source=source)
+    if detail is not None:
+        _check_str("emit_tool_mount", detail=detail)
     if not names:
         return
     metadata: list[tuple[str, object]] = [
@@ -88,6 +108,7 @@ def emit_tool_mount(tool_names: Sequence[str], source: str, detail: str | None =
 
 def emit_deferred_tool_load(tool_name: str, query: str, score: float | None = None) -> None:
     """Emit a ``deferred_tool_load`` marker for one tool schema found by tool search."""
+    _check_str("emit_deferred_tool_load", tool_name=tool_name, query=query)
     metadata: list[tuple[str, object]] = [(meta.TOOL_NAME, tool_name), (meta.QUERY, query)]
     if score is not None:
         given: object = score

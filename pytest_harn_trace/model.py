@@ -229,6 +229,28 @@ class SpanEvent:
     """Monotonic offset from the enclosing span's start, in milliseconds."""
     attributes: dict[str, JsonValue] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        fields: tuple[object, object, object, object] = (
+            self.name,
+            self.time_unix_ms,
+            self.offset_ms,
+            self.attributes,
+        )
+        name, time_unix_ms, offset_ms, attributes = fields
+        if not isinstance(name, str):
+            raise TypeError(f"SpanEvent.name must be str, got {type(name).__name__}")
+        for label, value in (("time_unix_ms", time_unix_ms), ("offset_ms", offset_ms)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"SpanEvent.{label} must be milliseconds as int, got {type(value).__name__}"
+                )
+        if not isinstance(attributes, dict) or not all(isinstance(k, str) for k in attributes):
+            raise TypeError(
+                "SpanEvent.attributes must be a dict with str keys (JSON values), got "
+                f"{type(attributes).__name__}"
+                + (" with a non-str key" if isinstance(attributes, dict) else "")
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """Return the serialized layout; ``attributes`` only when non-empty."""
         out: dict[str, Any] = {

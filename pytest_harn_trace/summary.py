@@ -242,6 +242,9 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
         The summary, lines joined with newlines, with no trailing newline.
 
     """
+    given: object = durations
+    if not isinstance(given, bool):
+        raise TypeError(f"format_summary(durations=...): expected True or False, got {given!r}")
     if spans is None:
         # Imported on use, so this module never needs the collector (nor forms an import
         # cycle with it); the ignore covers type checks run while collector.py is absent.

@@ -619,6 +619,7 @@ def test_leaving_the_context_drops_only_that_collectors_spans_from_the_active_st
         return ids
 
     def scenario() -> None:
+        _active_spans.set(None)  # whatever earlier tests left on this context's stack
         kept, dropped = SpanCollector(), SpanCollector()
         outer = kept.start("pipeline", "outer")
         left_open = dropped.start("step", "left open")
