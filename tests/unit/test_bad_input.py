@@ -215,6 +215,15 @@ CASES: dict[str, list[Call] | str] = {
         lambda: harn.remove_event_sink(None),
         lambda: harn.remove_event_sink(NAN),
     ],
+    "VirtualTime": [
+        lambda: harn.VirtualTime(None),  # type: ignore[arg-type]
+        lambda: harn.VirtualTime(harn.MockClock(), idle_patience_s="x"),  # type: ignore[arg-type]
+    ],
+    "VirtualTimeError": "an exception class: it takes any message, as every exception does",
+    "run_virtual": [
+        lambda: harn.run_virtual(None),  # type: ignore[arg-type]
+        lambda: harn.run_virtual(None, clock=harn.MockClock()),  # type: ignore[arg-type]
+    ],
     "HarnTraceWarning": "an exception class: it takes any message, as every exception does",
     "RealClockError": "an exception class: it takes any message, as every exception does",
     "ExpectedSpan": [
