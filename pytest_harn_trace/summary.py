@@ -156,7 +156,10 @@ def _render(value: object, out: list[str], active: set[int]) -> None:
     if kind is str:
         out.append(_escape_str(value))  # type: ignore[arg-type]  # type(value) is str
     elif kind is int:
-        out.append(int_text(value))  # type: ignore[arg-type]  # type(value) is int
+        try:
+            out.append(int.__repr__(value))
+        except ValueError:  # more digits than str() prints
+            out.append(int_text(value))  # type: ignore[arg-type]  # type(value) is int
     elif kind is float:
         out.append(_format_float(value))  # type: ignore[arg-type]  # type(value) is float
     elif value is None:
@@ -254,12 +257,48 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
 
     if not isinstance(spans, (list, tuple)):
         spans = list(spans)
+    try:
+        return _draw(spans, durations)
+    except ValueError:
+        # An int in the metadata with more digits than str() prints (a plain int skips the
+        # value check when set): draw again with those ints wrapped to print in pieces.
+        wrapped = _wrap_long_ints(spans)
+        if wrapped is None:
+            raise
+        return _draw(wrapped, durations)
+
+
+class _LongInt(int):
+    """An int too long for ``str``: not a plain int, so it is drawn by :func:`int_text`."""
+
+
+def _wrap_long_ints(spans: Sequence[Span]) -> list[Span] | None:
+    """``spans`` with each metadata int ``str`` refuses as a :class:`_LongInt`; None if none."""
+    out, found = [], False
+    for span in spans:
+        metadata = span.metadata
+        if any(type(value) is int for value in metadata.values()):
+            wide = {}
+            for key, value in metadata.items():
+                if type(value) is int:
+                    try:
+                        int.__repr__(value)
+                    except ValueError:
+                        value, found = _LongInt(value), True
+                wide[key] = value
+            span = span._replace(metadata=wide)
+        out.append(span)
+    return out if found else None
+
+
+def _draw(spans: Sequence[Span], durations: bool) -> str:
     if not spans:
         return "No spans recorded."
     try:
         first_child, next_sibling = _index(spans)
     except AttributeError:
-        bad = next(item for item in spans if not isinstance(item, Span))
+        given: Sequence[object] = spans  # checked: callers may be untyped
+        bad = next(item for item in given if not isinstance(item, Span))
         raise TypeError(
             f"format_summary expects Span objects (as trace.spans or peek_spans() give), "
             f"got {type(bad).__name__}"
@@ -305,10 +344,7 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
                 if value_type is str:
                     parts.append(f"{key}={escape(value)}")
                 elif value_type is int:
-                    try:
-                        parts.append(f"{key}={value}")
-                    except ValueError:  # more digits than Python's int-to-str limit
-                        parts.append(f"{key}={int_text(value)}")
+                    parts.append(f"{key}={value}")
                 elif value_type is float:
                     parts.append(f"{key}={format_float(value)}")
                 else:
