@@ -13,7 +13,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pytest_harn_trace import SpanCollector, assert_span_tree, parse_tree_text
+from pytest_harn_trace import (
+    MockClock,
+    SpanCollector,
+    assert_span_tree,
+    install_override,
+    parse_tree_text,
+)
 
 SIZE = 10_000
 
@@ -44,10 +50,11 @@ PATHOLOGICAL = {
 
 def one_span() -> SpanCollector:
     collector = SpanCollector()
-    root = collector.start("pipeline", "x")
-    collector.set_metadata(root, "k", 1)
-    collector.end(collector.start("step", "x (a=1)"))
-    collector.end(root)
+    with install_override(MockClock(auto_advance_ms=5)):  # durations the text may name
+        root = collector.start("pipeline", "x")
+        collector.set_metadata(root, "k", 1)
+        collector.end(collector.start("step", "x (a=1)"))
+        collector.end(root)
     return collector
 
 
