@@ -171,9 +171,10 @@ CASES: dict[str, list[Call] | str] = {
         lambda: harn.emit_tool_mount(["grep"], None),  # type: ignore[arg-type]
         lambda: harn.emit_tool_mount(["grep"], "mcp", 5),  # type: ignore[arg-type]
     ],
-    # Made by span() and timed(), which check what they are given; the handle's methods
-    # check theirs. (Building either directly is checked on the instrumentation branch.)
+    # Made only by span() and timed(), which check what they are given; the handle's
+    # methods check theirs.
     "SpanHandle": [
+        lambda: harn.SpanHandle(None, 1),  # type: ignore[arg-type]
         lambda: READY["handle"].set(None, 1),
         lambda: READY["handle"].set("k", object()),
         lambda: READY["handle"].set("k", [[[[0]]]] * 2 + [[10**20]]),
@@ -181,6 +182,8 @@ CASES: dict[str, list[Call] | str] = {
         lambda: READY["handle"].event("e", k=object()),
     ],
     "SpanScope": [
+        lambda: harn.SpanScope(None, None, None, user_timing=None),  # type: ignore[arg-type]
+        lambda: harn.span("step", "x").__exit__(None, None, None),
         lambda: harn.span("step", "x", k=object()),
         lambda: harn.timed("x", k=[2**64]),
     ],
