@@ -58,6 +58,7 @@ CASES: dict[str, list[Call] | str] = {
         lambda: harn.LlmCallUsage("m", "p", cache_read_tokens=2**64),
     ],
     # A plain record (a NamedTuple, built on every span end): checked where it is read.
+    "OpenSpan": "a record trace.open_spans returns (a NamedTuple): read, never built",
     "Span": [
         lambda: harn.Span.from_dict(None),  # type: ignore[arg-type]
         lambda: harn.Span.from_dict({"kind": "step"}),
@@ -266,7 +267,7 @@ def state(collector: SpanCollector) -> object:
     """What a rejected call must leave as it was."""
     return (
         [span.to_dict() for span in collector.spans()],
-        [(span_id, kind, name) for span_id, kind, name in collector.open_spans()],
+        collector.open_spans(),
         {
             span_id: span[6].copy()  # the open span's metadata
             for span_id, span in collector._open.items()

@@ -319,7 +319,7 @@ class CollectorMachine(RuleBasedStateMachine):
         # What the trace fixture does at teardown for a collector with spans left open.
         self.other._leave_context()
         assert self.other.current_span_id() is None
-        assert [span_id for span_id, _, _ in self.other.open_spans()] == sorted(self.other_open)
+        assert [span.span_id for span in self.other.open_spans()] == sorted(self.other_open)
 
     @rule()
     def leave_the_context(self) -> None:
