@@ -82,7 +82,7 @@ ENTRY_POINTS = {
 def stored_values(collector: SpanCollector) -> list[object]:
     """Every metadata value and event attribute "k" the collector holds, open or completed."""
     spans = collector.spans()
-    for span_id in [span.span_id for span in collector.open_spans()]:
+    for span_id in [record.span_id for record in collector.open_spans()]:
         done = collector.end(span_id)
         assert done is not None
         spans.append(done)
