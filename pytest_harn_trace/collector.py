@@ -308,7 +308,9 @@ class SpanCollector:
             span_id = _check_span_id("span_set_metadata", span_id)
         if key.__class__ is not str:
             key = check_key(key, "span_set_metadata", span_id)
-        if value.__class__ not in _PLAIN_TYPES:
+        if value.__class__ not in _PLAIN_TYPES or (
+            value.__class__ is int and not -(2**63) <= value < 2**64
+        ):
             value = json_value(value, "span_set_metadata", span_id, key)
         span = self._open.get(span_id)
         if span is not None:

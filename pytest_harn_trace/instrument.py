@@ -67,7 +67,9 @@ class SpanHandle:
             # Only a key or value of another type than the plain ones needs the full check.
             if key.__class__ is not str:
                 key = check_key(key, "SpanHandle.set", span_id)
-            if value.__class__ not in _PLAIN_TYPES:
+            if value.__class__ not in _PLAIN_TYPES or (
+                value.__class__ is int and not -(2**63) <= value < 2**64
+            ):
                 value = json_value(value, "SpanHandle.set", span_id, key)
             record = self._collector._open.get(span_id)
             if record is not None:
@@ -305,7 +307,9 @@ def _checked_name(func: str, name: object) -> str:
 
 def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonValue]:
     for value in metadata.values():
-        if value.__class__ not in _PLAIN_TYPES:
+        if value.__class__ not in _PLAIN_TYPES or (
+            value.__class__ is int and not -(2**63) <= value < 2**64
+        ):
             break
     else:
         # Keyword names are always plain str and the ** dict is ours: nothing to convert.
