@@ -159,19 +159,19 @@ def test_spans_under_an_open_root_are_drawn_under_its_name(pytester: pytest.Pyte
     result.stdout.no_fnmatch_line("*no spans recorded*")
 
 
-def test_huge_int_in_a_failing_test_still_reports_and_the_session_goes_on(
+def test_huge_int_in_a_failing_test_is_refused_and_the_session_goes_on(
     pytester: pytest.Pytester,
 ) -> None:
-    # A plain int keyword skips the value check on span()'s fast path; its digits
-    # run past Python's int-to-str limit. The report must still draw it.
+    # Its digits run past Python's int-to-str limit: refused where it is set, and
+    # the report of the failing test still draws the trace.
     pytester.makepyfile(
         """
         from pytest_harn_trace import span
 
         def test_huge(trace, mock_clock):
-            with span("pipeline", "x", n=10**5000):
-                pass
-            assert False
+            with span("pipeline", "outer"):
+                with span("pipeline", "x", n=10**5000):
+                    pass
 
         def test_after():
             pass
@@ -179,7 +179,11 @@ def test_huge_int_in_a_failing_test_still_reports_and_the_session_goes_on(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*- Captured trace call -*", "pipeline x 0ms (n=1000000000*0)"])
+    result.stdout.fnmatch_lines([
+        "E * ValueError: span(\"n\"): int of 16610 bits does not fit in 64 bits*",
+        "*- Captured trace call -*",
+        "pipeline outer 0ms (error=*int of 16610 bits does not fit in 64 bits*",
+    ])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
