@@ -37,8 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "browser"))
 
 from chromium_cdp import Chromium  # lives with the browser tests
-
-from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
+from traces import large_trace
 
 SCROLL = """
 new Promise(done => {
@@ -60,26 +59,6 @@ new Promise(done => {
 """
 
 
-def make_trace(spans: int) -> TraceCapture:
-    clock = MockClock.at_wall_ms(1_700_000_000_000)
-    collector = SpanCollector()
-    with install_override(clock):
-        root = collector.start("pipeline", "batch")
-        made = 1
-        while made < spans:
-            step = collector.start("step", f"step {made}")
-            made += 1
-            for _ in range(min(9, spans - made)):
-                call = collector.start("tool_call", f"call {made}")
-                collector.set_metadata(call, "n", made)
-                clock.advance(1)
-                collector.end(call)
-                made += 1
-            collector.end(step)
-        collector.end(root)
-    return TraceCapture(collector)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small, one round")
@@ -93,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         pages: dict[int, Path] = {}
         write_ms: dict[int, list[float]] = {size: [] for size in sizes}
-        traces = {size: make_trace(size) for size in sizes}
+        traces = {size: large_trace(size) for size in sizes}
         for _ in range(rounds):
             for size in sizes:
                 started = time.perf_counter()

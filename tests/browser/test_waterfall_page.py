@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from chromium_cdp import Chromium
+from traces import large_trace
 
 from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
 
@@ -151,27 +152,6 @@ def test_the_page_of_a_failing_pytester_run_renders_the_trace(
     assert browser.evaluate("[...document.querySelectorAll('#viewport .row')].length") == len(
         rows
     )
-
-
-def large_trace(spans: int) -> TraceCapture:
-    """A pipeline of steps of tool calls, ``spans`` spans in all, on the mock clock."""
-    clock = MockClock.at_wall_ms(1_700_000_000_000)
-    collector = SpanCollector()
-    with install_override(clock):
-        root = collector.start("pipeline", "batch")
-        made = 1
-        while made < spans:
-            step = collector.start("step", f"step {made}")
-            made += 1
-            for _ in range(min(9, spans - made)):
-                call = collector.start("tool_call", f"call {made}")
-                collector.set_metadata(call, "n", made)
-                clock.advance(1)
-                collector.end(call)
-                made += 1
-            collector.end(step)
-        collector.end(root)
-    return TraceCapture(collector)
 
 
 def test_a_trace_of_ten_thousand_spans_draws_only_the_rows_on_screen(
