@@ -309,6 +309,7 @@ class SpanCollector:
         if key.__class__ is not str:
             key = check_key(key, "span_set_metadata", span_id)
         if value.__class__ not in _PLAIN_TYPES or (
+            # jsonvalue's 64-bit bounds, written as literals so they fold to constants
             value.__class__ is int and not -(2**63) <= value < 2**64
         ):
             value = json_value(value, "span_set_metadata", span_id, key)

@@ -68,6 +68,7 @@ class SpanHandle:
             if key.__class__ is not str:
                 key = check_key(key, "SpanHandle.set", span_id)
             if value.__class__ not in _PLAIN_TYPES or (
+                # jsonvalue's 64-bit bounds, written as literals so they fold to constants
                 value.__class__ is int and not -(2**63) <= value < 2**64
             ):
                 value = json_value(value, "SpanHandle.set", span_id, key)
@@ -308,6 +309,7 @@ def _checked_name(func: str, name: object) -> str:
 def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonValue]:
     for value in metadata.values():
         if value.__class__ not in _PLAIN_TYPES or (
+            # jsonvalue's 64-bit bounds, written as literals so they fold to constants
             value.__class__ is int and not -(2**63) <= value < 2**64
         ):
             break
