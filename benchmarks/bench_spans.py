@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_spans.py            # full run (about a minute)
     .venv/bin/python benchmarks/bench_spans.py --quick    # smoke run, a second or two
+    .venv/bin/python benchmarks/bench_spans.py --baseline /tmp/old  # before/after
 
 Part 1 times a *nested* span start+end with one metadata key each: an outer
 span with one key, and an inner span with one key inside it, repeated
@@ -21,6 +22,17 @@ span with one key, and an inner span with one key inside it, repeated
 - with tracing **off** (what instrumented code costs in production):
   ``off: with span()+set`` (the same block) and ``off: span_start``
   (``span_start`` alone, one call per span).
+
+With ``--baseline DIR`` (a checkout of another version of this package, for
+example made with ``git worktree add --detach /tmp/old <commit>``), part 1
+also times the contenders that use only the package's API (all but the OTel
+and floor ones) on that version, labelled ``..., baseline``, and prints each
+current / baseline ratio: of the medians, and ``paired``, the median of the
+per-round ratios. Two versions of one package can't share a process, so those
+run the same loops (``span_runners.py``) in a worker process that imports the
+package from ``DIR``; they are timed, checked and cleared in the same way, in
+the same rounds, each right next to its current counterpart (the two take
+turns going first).
 
 Rounds are interleaved (every contender once per round, in rotating order) and
 the median ns/span over the rounds is reported. Recorded spans are cleared
@@ -41,17 +53,25 @@ time means about 10x per 10x spans.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
+from pathlib import Path
+from types import TracebackType
 
+from span_runners import WORKER_CONTENDERS, GcClock, Runner, make_runners, time_run
+
+import pytest_harn_trace
 from pytest_harn_trace import (
     Span,
     SpanCollector,
@@ -65,7 +85,7 @@ from pytest_harn_trace import (
     span_start,
     use_collector,
 )
-from pytest_harn_trace.collector import swap_enabled
+from pytest_harn_trace import collector as collector_module
 
 _perf_ns = time.perf_counter_ns
 _wall_ns = time.time_ns
@@ -75,8 +95,7 @@ OTEL_MISSING = (
     "(install it with: pip install -e '.[bench]')"
 )
 
-# A contender runs ``pairs`` nested span pairs and returns the elapsed ns.
-Runner = Callable[[int], int]
+WORKER = Path(__file__).with_name("span_runners.py")
 
 
 @dataclass
@@ -95,82 +114,144 @@ class Contender:
     """Time spent in the garbage collector during this contender's timed runs."""
     total_ns: int = 0
 
+    def warm_up(self, pairs: int) -> None:
+        self.run(pairs)
+        self.clear()
 
-class GcClock:
-    """Adds up the time the garbage collector runs, through ``gc.callbacks``."""
+    def measure(self, pairs: int, gc_clock: GcClock, *, gc_on: bool) -> tuple[int, int, int]:
+        """Time one run; return its elapsed ns, ns in gc and spans recorded (then cleared)."""
+        elapsed, gc_ns = time_run(self.run, pairs, gc_clock, gc_on=gc_on)
+        recorded = self.recorded()
+        self.clear()
+        return elapsed, gc_ns, recorded
 
-    def __init__(self) -> None:
-        self.total_ns = 0
-        self._began = 0
 
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = _perf_ns()
-        else:
-            self.total_ns += _perf_ns() - self._began
+class BaselineError(RuntimeError):
+    """The ``--baseline`` checkout can't be benchmarked."""
+
+
+class BaselineWorker:
+    """A worker process timing the span contenders on another checkout of the package.
+
+    It runs ``span_runners.py`` with the checkout alone on ``PYTHONPATH`` and
+    checks that the package it imported comes from that checkout.
+    """
+
+    def __init__(self, checkout: Path) -> None:
+        self.checkout = checkout.resolve()
+        if not (self.checkout / "pytest_harn_trace" / "collector.py").is_file():
+            raise BaselineError(
+                f"--baseline {checkout}: no pytest_harn_trace/collector.py there; pass a "
+                "checkout of pytest-harn-trace, e.g. one made with "
+                "'git worktree add --detach /tmp/old <commit>'"
+            )
+        self.commit = _git_describe(self.checkout)
+        env = {**os.environ, "PYTHONPATH": str(self.checkout)}
+        self._process = subprocess.Popen(
+            [sys.executable, str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        ready = self._read()
+        imported = Path(ready.removeprefix("ready ")).resolve()
+        if not ready.startswith("ready ") or not imported.is_relative_to(self.checkout):
+            self.close()
+            raise BaselineError(
+                f"--baseline {checkout}: the worker imported pytest_harn_trace from "
+                f"{imported.parent}, not from that checkout (its first line: {ready!r})"
+            )
+
+    def __enter__(self) -> BaselineWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.checkout}" + (f" at {self.commit}" if self.commit else "")
+
+    def warm_up(self, name: str, pairs: int) -> None:
+        reply = self._ask(f"warmup {pairs} {name}")
+        if reply != "ok":
+            raise BaselineError(f"baseline worker: unexpected reply {reply!r} to warmup")
+
+    def measure(self, name: str, pairs: int, *, gc_on: bool) -> tuple[int, int, int]:
+        """Time one run of ``name`` in the worker; as :meth:`Contender.measure`."""
+        reply = self._ask(f"run {pairs} {int(gc_on)} {name}")
+        elapsed, gc_ns, recorded = (int(word) for word in reply.split())
+        return elapsed, gc_ns, recorded
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+    def _ask(self, request: str) -> str:
+        assert self._process.stdin is not None
+        self._process.stdin.write(request + "\n")
+        self._process.stdin.flush()
+        return self._read()
+
+    def _read(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            code = self._process.wait()
+            raise BaselineError(
+                f"the baseline worker for {self.checkout} exited with code {code} "
+                "(its error is above)"
+            )
+        return line.rstrip("\n")
+
+
+@dataclass
+class BaselineContender:
+    """A span contender timed on the ``--baseline`` version, by its worker process."""
+
+    label: str
+    name: str
+    """The contender's label in the worker (``label`` without ``, baseline``)."""
+    worker: BaselineWorker
+    samples: list[float]
+    records: bool = True
+    gc_ns: int = 0
+    total_ns: int = 0
+
+    def warm_up(self, pairs: int) -> None:
+        self.worker.warm_up(self.name, pairs)
+
+    def measure(self, pairs: int, gc_clock: GcClock, *, gc_on: bool) -> tuple[int, int, int]:
+        return self.worker.measure(self.name, pairs, gc_on=gc_on)
+
+
+def _git_describe(checkout: Path) -> str:
+    """Return ``git describe --always --dirty`` of ``checkout``, or "" when git can't say."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 # -- the contenders -------------------------------------------------------------
-
-
-def run_module_functions(pairs: int) -> int:
-    kind = SpanKind.FN_CALL
-    start, set_meta, end = span_start, span_set_metadata, span_end
-    began = _perf_ns()
-    for _ in range(pairs):
-        outer = start(kind, "outer")
-        set_meta(outer, "key", 1)
-        inner = start(kind, "inner")
-        set_meta(inner, "key", 1)
-        end(inner)
-        end(outer)
-    return _perf_ns() - began
-
-
-def run_with_span(pairs: int) -> int:
-    kind = SpanKind.FN_CALL
-    make = span
-    began = _perf_ns()
-    for _ in range(pairs):
-        with make(kind, "outer", key=1), make(kind, "inner", key=1):
-            pass
-    return _perf_ns() - began
-
-
-def run_with_span_set(pairs: int) -> int:
-    kind = SpanKind.FN_CALL
-    make = span
-    began = _perf_ns()
-    for _ in range(pairs):
-        with make(kind, "outer") as outer:
-            outer.set("key", 1)
-            with make(kind, "inner") as inner:
-                inner.set("key", 1)
-    return _perf_ns() - began
-
-
-def tracing_off(run: Runner) -> Runner:
-    """Return ``run`` timed with tracing disabled (switched outside the timing)."""
-
-    def run_off(pairs: int) -> int:
-        previous = swap_enabled(False)
-        try:
-            return run(pairs)
-        finally:
-            swap_enabled(previous)
-
-    return run_off
-
-
-def run_span_start_alone(pairs: int) -> int:
-    # Two calls per pair, as the other contenders record two spans per pair.
-    kind = SpanKind.FN_CALL
-    start = span_start
-    began = _perf_ns()
-    for _ in range(pairs):
-        start(kind, "outer")
-        start(kind, "inner")
-    return _perf_ns() - began
 
 
 class FloorSpan:
@@ -245,7 +326,12 @@ def make_otel() -> Contender | None:
 
 
 def bench_spans(
-    pairs: int, rounds: int, collector: SpanCollector, *, gc_on: bool = True
+    pairs: int,
+    rounds: int,
+    collector: SpanCollector,
+    *,
+    gc_on: bool = True,
+    baseline: BaselineWorker | None = None,
 ) -> dict[str, float]:
     def clear_collector() -> None:
         collector.take_spans()
@@ -253,10 +339,11 @@ def bench_spans(
     def recorded() -> int:
         return len(collector.spans())
 
-    contenders = [
-        Contender("module functions", run_module_functions, recorded, clear_collector, []),
-        Contender("with span(k=1)", run_with_span, recorded, clear_collector, []),
-        Contender("with span()+set", run_with_span_set, recorded, clear_collector, []),
+    runners = make_runners(pytest_harn_trace, collector_module)
+    contenders: list[Contender | BaselineContender] = [
+        Contender("module functions", runners["module functions"], recorded, clear_collector, []),
+        Contender("with span(k=1)", runners["with span(k=1)"], recorded, clear_collector, []),
+        Contender("with span()+set", runners["with span()+set"], recorded, clear_collector, []),
     ]
     otel = make_otel()
     if otel is None:
@@ -269,7 +356,7 @@ def bench_spans(
     contenders.append(
         Contender(
             "off: with span()+set",
-            tracing_off(run_with_span_set),
+            runners["off: with span()+set"],
             recorded,
             clear_collector,
             [],
@@ -279,44 +366,47 @@ def bench_spans(
     contenders.append(
         Contender(
             "off: span_start",
-            tracing_off(run_span_start_alone),
+            runners["off: span_start"],
             recorded,
             clear_collector,
             [],
             records=False,
         )
     )
+    # A contender and its baseline counterpart, if any, run back to back.
+    groups: list[list[Contender | BaselineContender]] = [[contender] for contender in contenders]
+    if baseline is not None:
+        for group in groups:
+            name = group[0].label
+            if name in WORKER_CONTENDERS:
+                group.append(
+                    BaselineContender(f"{name}, baseline", name, baseline, [], group[0].records)
+                )
+        contenders = [contender for group in groups for contender in group]
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
 
     # Warm up every path (imports, caches, specialization) outside the timing.
     for contender in contenders:
-        contender.run(min(pairs, 1_000))
-        contender.clear()
+        contender.warm_up(min(pairs, 1_000))
 
     spans_per_round = 2 * pairs
     try:
         for round_index in range(rounds):
-            shift = round_index % len(contenders)
-            for contender in contenders[shift:] + contenders[:shift]:
-                gc.collect()
-                if not gc_on:
-                    gc.disable()
-                gc_before = gc_clock.total_ns
-                try:
-                    elapsed = contender.run(pairs)
-                finally:
-                    gc.enable()
-                contender.gc_ns += gc_clock.total_ns - gc_before
-                contender.total_ns += elapsed
-                recorded = contender.recorded()
-                expected = spans_per_round if contender.records else 0
-                if recorded != expected:
-                    raise RuntimeError(
-                        f"{contender.label} recorded {recorded} spans, expected {expected}"
-                    )
-                contender.clear()
-                contender.samples.append(elapsed / spans_per_round)
+            shift = round_index % len(groups)
+            # The two of a pair take turns going first.
+            step = 1 if round_index % 2 == 0 else -1
+            for group in groups[shift:] + groups[:shift]:
+                for contender in group[::step]:
+                    elapsed, gc_ns, spans = contender.measure(pairs, gc_clock, gc_on=gc_on)
+                    contender.gc_ns += gc_ns
+                    contender.total_ns += elapsed
+                    expected = spans_per_round if contender.records else 0
+                    if spans != expected:
+                        raise RuntimeError(
+                            f"{contender.label} recorded {spans} spans, expected {expected}"
+                        )
+                    contender.samples.append(elapsed / spans_per_round)
     finally:
         gc.callbacks.remove(gc_clock)
 
@@ -326,14 +416,15 @@ def bench_spans(
         + ("on (as in real use)" if gc_on else "off (--no-gc)")
         + "; ns per span"
     )
-    print(f"  {'contender':<22} {'median':>9} {'min':>9} {'max':>9} {'in gc':>6}")
+    width = max(22, *(len(contender.label) for contender in contenders))
+    print(f"  {'contender':<{width}} {'median':>9} {'min':>9} {'max':>9} {'in gc':>6}")
     medians: dict[str, float] = {}
     for contender in contenders:
         median = statistics.median(contender.samples)
         medians[contender.label] = median
         gc_share = contender.gc_ns / contender.total_ns if contender.total_ns else 0.0
         print(
-            f"  {contender.label:<22} {median:>9,.0f} {min(contender.samples):>9,.0f} "
+            f"  {contender.label:<{width}} {median:>9,.0f} {min(contender.samples):>9,.0f} "
             f"{max(contender.samples):>9,.0f} {gc_share:>6.0%}"
         )
     print()
@@ -357,6 +448,23 @@ def bench_spans(
     )
     print(f"  module functions / floor:           {module / floor:6.1f}x")
     print(f"  with span()+set / floor:            {with_set / floor:6.1f}x")
+    if baseline is not None:
+        print()
+        print(
+            "  Against the baseline, current / baseline (< 1 means faster now): ratio of the "
+            "medians;\n  paired: median of the per-round ratios (each pair runs back to back)"
+        )
+        samples = {contender.label: contender.samples for contender in contenders}
+        for name in WORKER_CONTENDERS:
+            ratio = medians[name] / medians[f"{name}, baseline"]
+            paired = statistics.median(
+                now / before
+                for now, before in zip(samples[name], samples[f"{name}, baseline"], strict=True)
+            )
+            print(
+                f"  {name + ' / baseline:':<36}{ratio:6.2f}x   paired {paired:5.2f}x   "
+                "(target <= 1.0x)"
+            )
     return medians
 
 
@@ -529,6 +637,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, help="outer+inner span pairs per round")
     parser.add_argument("--rounds", type=int, help="interleaved rounds")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="a checkout of another version of pytest-harn-trace: part 1 also times its "
+        "span contenders, in a worker process, and prints current / baseline ratios",
+    )
+    parser.add_argument(
         "--no-gc",
         action="store_true",
         help="time the spans with the garbage collector off (as timeit does); "
@@ -541,24 +656,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000)
     repeats = 1 if args.quick else 3
 
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}) on "
-        f"{platform.machine()} {platform.system()}; pytest-harn-trace "
-        f"{_version('pytest-harn-trace')}; opentelemetry-sdk {_version('opentelemetry-sdk')}"
-        + ("; --quick" if args.quick else "")
-    )
-    print()
+    with contextlib.ExitStack() as stack:
+        baseline: BaselineWorker | None = None
+        if args.baseline is not None:
+            try:
+                baseline = stack.enter_context(BaselineWorker(args.baseline))
+            except BaselineError as error:
+                parser.error(str(error))
+        print(
+            f"Python {platform.python_version()} ({platform.python_implementation()}) on "
+            f"{platform.machine()} {platform.system()}; pytest-harn-trace "
+            f"{_version('pytest-harn-trace')}; opentelemetry-sdk {_version('opentelemetry-sdk')}"
+            + ("; --quick" if args.quick else "")
+        )
+        if baseline is not None:
+            print(f"Baseline: pytest-harn-trace from {baseline.describe()}, in a worker process")
+        print()
 
-    was_enabled = is_tracing_enabled()
-    with use_collector(SpanCollector()) as collector:
-        set_tracing_enabled(True)  # resets only the fresh collector
-        try:
-            bench_spans(pairs, rounds, collector, gc_on=not args.no_gc)
-            print()
-            bench_memory(collector, 10_000 if args.quick else 100_000)
-        finally:
-            if not was_enabled:
-                set_tracing_enabled(False)
+        was_enabled = is_tracing_enabled()
+        with use_collector(SpanCollector()) as collector:
+            set_tracing_enabled(True)  # resets only the fresh collector
+            try:
+                bench_spans(pairs, rounds, collector, gc_on=not args.no_gc, baseline=baseline)
+                print()
+                bench_memory(collector, 10_000 if args.quick else 100_000)
+            finally:
+                if not was_enabled:
+                    set_tracing_enabled(False)
     print()
     bench_summary(sizes, repeats)
     return 0

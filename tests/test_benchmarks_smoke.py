@@ -6,13 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+import pytest
+
+import pytest_harn_trace
+
+ROOT = Path(__file__).parents[1]
+BENCHMARKS = ROOT / "benchmarks"
 
 
-def run_quick(script: str) -> str:
+def run_quick(script: str, *args: str) -> str:
     """Run a benchmark script's quick pass; return what it printed (it must exit 0)."""
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
         capture_output=True,
         text=True,
         check=True,
@@ -21,11 +26,74 @@ def run_quick(script: str) -> str:
     return result.stdout
 
 
+def run_spans_baseline(checkout: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``bench_spans.py --quick --baseline checkout``, whatever its exit code."""
+    script = BENCHMARKS / "bench_spans.py"
+    return subprocess.run(
+        [sys.executable, str(script), "--quick", "--baseline", str(checkout)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_span_benchmark_runs_and_prints_ratios() -> None:
     stdout = run_quick("bench_spans.py")
     assert "module functions" in stdout
     assert "bare-Python floor" in stdout
     assert "format_summary, best of" in stdout
+
+
+def test_span_benchmark_times_a_baseline_checkout_side_by_side() -> None:
+    # This working tree stands in for an older checkout: no git history needed.
+    lines = run_quick("bench_spans.py", "--baseline", str(ROOT)).splitlines()
+    pytest.LineMatcher(lines).fnmatch_lines(
+        [
+            f"Baseline: pytest-harn-trace from {ROOT.resolve()}*, in a worker process",
+            "*contender*median*min*max*in gc",
+            "  module functions  *",
+            "  module functions, baseline  *%",
+            "  with span(k=1), baseline  *%",
+            "  with span()+set, baseline  *%",
+            "  off: with span()+set, baseline  *%",
+            "  off: span_start, baseline  *%",
+            "  Against the baseline, current / baseline (< 1 means faster now): *",
+            "  paired: median of the per-round ratios *",
+            "  module functions / baseline: *x   paired *x   (target <= 1.0x)",
+            "  with span(k=1) / baseline: *x   paired *x   (target <= 1.0x)",
+            "  with span()+set / baseline: *x   paired *x   (target <= 1.0x)",
+            "  off: with span()+set / baseline: *x   paired *x   (target <= 1.0x)",
+            "  off: span_start / baseline: *x   paired *x   (target <= 1.0x)",
+            "Memory kept per completed span*",
+        ]
+    )
+
+
+def test_span_benchmark_baseline_without_the_package_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_spans_baseline(tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"bench_spans.py: error: --baseline {tmp_path}: no pytest_harn_trace/collector.py "
+        "there; pass a checkout of pytest-harn-trace, e.g. one made with "
+        "'git worktree add --detach /tmp/old <commit>'"
+    )
+
+
+def test_span_benchmark_baseline_importing_another_checkout_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    # No __init__.py: the worker's import finds the installed package instead.
+    installed = Path(pytest_harn_trace.__file__).parent.resolve()
+    (tmp_path / "pytest_harn_trace").mkdir()
+    (tmp_path / "pytest_harn_trace" / "collector.py").write_text("")
+    result = run_spans_baseline(tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith(
+        f"bench_spans.py: error: --baseline {tmp_path}: the worker imported "
+        f"pytest_harn_trace from {installed}, not from that checkout"
+    )
 
 
 def test_span_path_profile_runs() -> None:
