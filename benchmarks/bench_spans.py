@@ -126,6 +126,9 @@ class Contender:
         return elapsed, gc_ns, recorded
 
 
+# -- the --baseline worker ------------------------------------------------------
+
+
 class BaselineError(RuntimeError):
     """The ``--baseline`` checkout can't be benchmarked."""
 
@@ -252,6 +255,7 @@ def _git_describe(checkout: Path) -> str:
 
 
 # -- the contenders -------------------------------------------------------------
+# (those on the package's own API are in span_runners.py, shared with the worker)
 
 
 class FloorSpan:
