@@ -3,7 +3,8 @@
 One program of span operations (start a child, set metadata, record an
 event, end, sometimes out of order or twice) runs through each entry point:
 the module functions (``span_start`` ...), ``with span(...) as s`` blocks,
-a ``SpanCollector``'s own methods and ``@span(...)``-decorated functions.
+a ``SpanCollector``'s own methods and ``@span(...)``-decorated functions
+(blocks declared alike share one scope, entered again while it is open).
 Each run gets fresh collectors and a fresh mock clock, under the same
 environment: the real clock, a mock clock (moving on each read or not), a
 clock installed or removed mid-program (spans started on one clock and ended
@@ -38,6 +39,7 @@ from pytest_harn_trace import (
     SpanHandle,
     SpanKind,
     SpanLink,
+    SpanScope,
     add_event_sink,
     current_span_id,
     events,
@@ -144,6 +146,7 @@ class EndEarly:
 
 @dataclass(frozen=True)
 class Block:
+    scope: int  # blocks with the same scope share kind, name and initial metadata
     tag: int
     kind: SpanKind | str
     name: str
@@ -351,9 +354,43 @@ def step(world: World, op: Op | Item) -> None:
         raise AssertionError(f"not a clock step: {op!r}")
 
 
+def ended_early(blocks: Sequence[Item]) -> set[int]:
+    """The ids of the blocks whose span an ``EndEarly`` ends before the block exits."""
+    found: set[int] = set()
+
+    def walk(item: Item, enclosing: list[Block]) -> None:
+        if isinstance(item, Block):
+            for child in item.body:
+                walk(child, [*enclosing, item])
+        elif isinstance(item, EndEarly):
+            found.add(id(enclosing[-1 - item.up]))
+
+    for block in blocks:
+        walk(block, [])
+    return found
+
+
+class Scopes:
+    """One ``span()`` scope for blocks that look alike, entered again, maybe while open."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, SpanScope] = {}
+
+    def get(self, block: Block, share: bool = True) -> SpanScope:
+        if not share:
+            return span(block.kind, block.name, **block.initial)
+        if block.scope not in self._made:
+            self._made[block.scope] = span(block.kind, block.name, **block.initial)
+        return self._made[block.scope]
+
+
 def run_with_blocks(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, int]]], None]:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, SpanHandle]] = []
+        scopes = Scopes()
+        # A scope entered twice finds the span to end on exit by its own open spans, so
+        # an entry whose span ended early would end an outer entry's: those get their own.
+        unshared = ended_early(blocks)
 
         def run_item(item: Item, current_tag: int) -> None:
             if isinstance(item, Block):
@@ -362,7 +399,7 @@ def run_with_blocks(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, 
                     if item.tag != current_tag
                     else contextlib.nullcontext()
                 )
-                scope = span(item.kind, item.name, **item.initial)
+                scope = scopes.get(item, share=id(item) not in unshared)
                 try:
                     with switch, scope as handle:
                         enclosing.append((item.tag, handle))
@@ -393,12 +430,13 @@ def run_with_blocks(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, 
 def run_decorated(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, int]]], None]:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, int]] = []
+        scopes = Scopes()
 
         def run_item(item: Item) -> None:
             if isinstance(item, Block):
                 block = item
 
-                @span(block.kind, block.name, **block.initial)
+                @scopes.get(block)
                 def body() -> None:
                     own = current_span_id()
                     assert own is not None
@@ -575,9 +613,9 @@ def sink_calls(world: World, env: Env, ops: Sequence[Op]) -> list[tuple[object, 
     for call in world.sink.calls:
         if call[0] == "end":
             _, span_id, metadata = call
-            metadata = dict(metadata)
-            duration = timed(metadata.pop("duration_ms"), exact)
-            calls.append(("end", span_id, strict(metadata), duration))
+            # In place: where the duration sits among the keys counts too.
+            metadata = {**metadata, "duration_ms": timed(metadata["duration_ms"], exact)}
+            calls.append(("end", span_id, strict(metadata)))
         else:
             *head, metadata = call
             metadata = dict(metadata)
@@ -615,7 +653,7 @@ values = st.recursive(
 )
 # A key of a str subclass is stored as a plain str. Only set and event get one: span()'s
 # keyword metadata keeps such a key as given.
-keys = st.sampled_from(["a", "b", "status", "error", Tag("a")])
+keys = st.sampled_from(["a", "b", "status", "error", "duration_ms", Tag("a")])
 initial_keys = st.sampled_from(["a", "b", "status"])
 attributes = st.dictionaries(st.sampled_from(["a", "b", Tag("b")]), values, max_size=2)
 advances = st.builds(Advance, st.integers(0, 50))
@@ -629,17 +667,20 @@ envs = st.builds(
 tags = st.sampled_from([0, 0, 0, 1])
 
 
+Declaration: TypeAlias = tuple[SpanKind | str, str, dict[str, object]]
+declarations = st.tuples(kinds, names, st.dictionaries(initial_keys, values, max_size=2))
+
+
 @st.composite
-def blocks(draw: st.DrawFn, depth: int = 0, budget: list[int] | None = None) -> Block:
+def blocks(draw: st.DrawFn, declared: list[Declaration], depth: int, budget: list[int]) -> Block:
     """A block ``depth`` blocks deep; ``budget`` caps the blocks of a whole program."""
-    budget = [8] if budget is None else budget
     budget[0] -= 1
     body: list[Item] = []
     for _ in range(draw(st.integers(0, 4))):
         choice = draw(st.sampled_from(["set", "set", "event", "end", "clock", "block", "block"]))
         up = draw(st.integers(0, depth))
         if choice == "block" and budget[0] > 0:
-            body.append(draw(blocks(depth + 1, budget)))
+            body.append(draw(blocks(declared, depth + 1, budget)))
         elif choice == "set":
             body.append(SetOn(up, draw(keys), draw(values)))
         elif choice == "event":
@@ -648,11 +689,14 @@ def blocks(draw: st.DrawFn, depth: int = 0, budget: list[int] | None = None) -> 
             body.append(EndEarly(up))
         else:
             body.append(draw(advances | st.just(ToggleClock())))
+    scope = draw(st.integers(0, len(declared) - 1))
+    kind, name, initial = declared[scope]
     return Block(
+        scope=scope,
         tag=draw(tags),
-        kind=draw(kinds),
-        name=draw(names),
-        initial=draw(st.dictionaries(initial_keys, values, max_size=2)),
+        kind=kind,
+        name=name,
+        initial=initial,
         body=tuple(body),
         raises=draw(st.booleans()),
     )
@@ -660,11 +704,13 @@ def blocks(draw: st.DrawFn, depth: int = 0, budget: list[int] | None = None) -> 
 
 @st.composite
 def nested_programs(draw: st.DrawFn) -> tuple[Item, ...]:
+    """Blocks of a few span declarations, each used by any number of blocks."""
+    declared = draw(st.lists(declarations, min_size=1, max_size=3))
     budget = [8]
     items: list[Item] = []
     for _ in range(draw(st.integers(1, 3))):
         if budget[0] > 0:
-            items.append(draw(blocks(0, budget)))
+            items.append(draw(blocks(declared, 0, budget)))
         items.append(draw(advances | st.just(ToggleClock())))
     return tuple(items)
 
