@@ -18,6 +18,7 @@ decides is left out, after checking it is a sane int.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import enum
@@ -286,9 +287,10 @@ class World:
 
 # -- the entry points ----------------------------------------------------------------------
 # Each runner takes the world and the span ids of the prelude's spans.
+Runner: TypeAlias = Callable[[World, list[tuple[int, int]]], None]
 
 
-def run_module_functions(ops: Sequence[Op]) -> Callable[[World, list[tuple[int, int]]], None]:
+def run_module_functions(ops: Sequence[Op]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         def using(tag: int) -> contextlib.AbstractContextManager[object]:
             # The program runs in collector 0 already: switch only for the other one.
@@ -320,7 +322,7 @@ def run_module_functions(ops: Sequence[Op]) -> Callable[[World, list[tuple[int, 
     return run
 
 
-def run_collector_methods(ops: Sequence[Op]) -> Callable[[World, list[tuple[int, int]]], None]:
+def run_collector_methods(ops: Sequence[Op]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         for op in ops:
             if isinstance(op, Start):
@@ -384,7 +386,7 @@ class Scopes:
         return self._made[block.scope]
 
 
-def run_with_blocks(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, int]]], None]:
+def run_with_blocks(blocks: Sequence[Item]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, SpanHandle]] = []
         scopes = Scopes()
@@ -427,7 +429,7 @@ def run_with_blocks(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, 
     return run
 
 
-def run_decorated(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, int]]], None]:
+def run_decorated(blocks: Sequence[Item]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, int]] = []
         scopes = Scopes()
@@ -463,6 +465,67 @@ def run_decorated(blocks: Sequence[Item]) -> Callable[[World, list[tuple[int, in
 
         for item in blocks:
             run_item(item)
+
+    return run
+
+
+def run_async(blocks: Sequence[Item], *, decorated: bool) -> Runner:
+    """``async with span(...)`` blocks, or ``@span(...)`` on coroutine functions, in one task."""
+
+    def run(world: World, ids: list[tuple[int, int]]) -> None:
+        # The block, its span id and, in an ``async with``, its handle.
+        enclosing: list[tuple[int, int, SpanHandle | None]] = []
+        scopes = Scopes()
+        unshared = set() if decorated else ended_early(blocks)
+
+        async def run_body(block: Block, own: int, handle: SpanHandle | None) -> None:
+            await asyncio.sleep(0)
+            enclosing.append((block.tag, own, handle))
+            for child in block.body:
+                await run_item(child)
+            enclosing.pop()
+            if block.raises:
+                raise Boom(block.name)
+
+        async def run_item(item: Item) -> None:
+            if isinstance(item, Block):
+                block = item
+                scope = scopes.get(block, share=id(block) not in unshared)
+                with use_collector(world.collectors[block.tag]), contextlib.suppress(Boom):
+                    if decorated:
+
+                        @scope
+                        async def body() -> None:
+                            own = current_span_id()
+                            assert own is not None
+                            await run_body(block, own, None)
+
+                        await body()
+                    else:
+                        async with scope as entered:
+                            await run_body(block, entered.span_id, entered)
+            elif isinstance(item, (SetOn, EventOn, EndEarly)):
+                tag, span_id, handle = enclosing[-1 - item.up]
+                if isinstance(item, SetOn) and handle is not None:
+                    handle.set(item.key, item.value)
+                elif isinstance(item, EventOn) and handle is not None:
+                    handle.event(item.name, **item.attributes)
+                else:
+                    with use_collector(world.collectors[tag]):
+                        if isinstance(item, SetOn):
+                            span_set_metadata(span_id, item.key, item.value)
+                        elif isinstance(item, EventOn):
+                            span_record_event(span_id, item.name, item.attributes)
+                        else:
+                            span_end(span_id)
+            else:
+                step(world, item)
+
+        async def main() -> None:
+            for item in blocks:
+                await run_item(item)
+
+        asyncio.run(main())
 
     return run
 
@@ -555,9 +618,7 @@ def open_record(span: OpenSpan, tag: int, the_plan: Plan) -> tuple[object, ...]:
     )
 
 
-def record(
-    env: Env, program: Callable[[World, list[tuple[int, int]]], None], ops: Sequence[Op]
-) -> Recorded:
+def record(env: Env, program: Runner, ops: Sequence[Op]) -> Recorded:
     """Run the prelude and ``program`` in a context of their own; what the collectors hold."""
     the_plan = plan([*PRELUDES[env.prelude], *ops], env.mock)
     world = World(env)
@@ -754,6 +815,8 @@ def test_nested_spans_record_the_same_trace_through_every_entry_point(
     assert record(env, run_collector_methods(ops), ops) == expected
     assert record(env, run_with_blocks(program), ops) == expected
     assert record(env, run_decorated(program), ops) == expected
+    assert record(env, run_async(program, decorated=False), ops) == expected
+    assert record(env, run_async(program, decorated=True), ops) == expected
 
 
 @fast
