@@ -429,6 +429,10 @@ class SpanCollector:
         span = self._open.pop(span_id, None)
         if span is None:
             return None
+        return self._finish(span_id, span)
+
+    def _finish(self, span_id: int, span: _OpenSpan) -> Span:
+        """Complete ``span``, just taken out of the open spans, on any clock, telling the sinks."""
         (
             parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
             metadata, links, events, _,
@@ -715,7 +719,39 @@ def span_start(kind: SpanKind | str, name: str) -> int:
     """Start a span under the active one. Returns its id, or 0 when tracing is off."""
     if not _enabled:
         return 0
-    return (_bound.get() or _unbound_collector())._start(kind, name, (), True, "span_start")
+    collector = _bound.get() or _unbound_collector()
+    # SpanCollector._start inlined for the common case (real clock, no sinks, a
+    # SpanKind and a str); anything else goes there.
+    if (
+        kind.__class__ is SpanKind
+        and name.__class__ is str
+        and _clock._active is None
+        and not _sinks
+    ):
+        open_spans = collector._open
+        stack = _active_spans.get()
+        while stack is not None and stack[0] not in stack[1]:
+            stack = stack[2]  # drop ended spans off the top
+        if stack is None:
+            parent_id = None
+        elif stack[1] is open_spans:
+            parent_id = stack[0]
+        else:
+            parent_id = _newest_open(stack, open_spans)
+        span_id = next(collector._ids)
+        started_ns = _perf_ns()
+        start_unix_ms = _wall_ns() // 1_000_000
+        if start_unix_ms == collector._last_unix_ms:
+            start_unix_ms = collector._last_unix_ms
+        else:
+            collector._last_unix_ms = start_unix_ms
+        collector._used_real_clock = True
+        open_spans[span_id] = [
+            parent_id, kind, name, started_ns, None, start_unix_ms, {}, (), (), None
+        ]  # fmt: skip
+        _active_spans.set((span_id, open_spans, stack))
+        return span_id
+    return collector._start(kind, name, (), True, "span_start")
 
 
 def span_start_with_links(kind: SpanKind | str, name: str, links: Iterable[SpanLink]) -> int:
@@ -738,7 +774,19 @@ def span_set_metadata(span_id: int, key: str, value: object) -> None:
     """Set metadata on an open span; a no-op for span id 0."""
     if span_id == 0:
         return
-    (_bound.get() or _unbound_collector()).set_metadata(span_id, key, value)
+    collector = _bound.get() or _unbound_collector()
+    if (
+        span_id.__class__ is not int
+        or key.__class__ is not str
+        or value.__class__ not in _PLAIN_TYPES
+        # jsonvalue's 64-bit bounds, written as literals so they fold to constants
+        or (value.__class__ is int and not -(2**63) <= value < 2**64)
+    ):
+        collector.set_metadata(span_id, key, value)  # checks, converts or refuses
+        return
+    span = collector._open.get(span_id)
+    if span is not None:
+        span[_METADATA][key] = value
 
 
 def span_attach_metadata(span_id: int, key: str, value: object) -> None:
@@ -761,7 +809,38 @@ def span_end(span_id: int) -> Span | None:
     """End a span and return it; ``None`` for id 0 or a span that is not open."""
     if span_id == 0:
         return None
-    return (_bound.get() or _unbound_collector()).end(span_id)
+    collector = _bound.get() or _unbound_collector()
+    if span_id.__class__ is not int:
+        span_id = _check_span_id("span_end", span_id)
+    span = collector._open.pop(span_id, None)
+    if span is None:
+        return None
+    # SpanCollector._finish inlined for a span on the real clock with no sinks to tell.
+    (
+        parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+        metadata, links, events, _,
+    ) = span  # fmt: skip
+    if mock_start_ms is not None or _sinks:
+        return collector._finish(span_id, span)
+    span[_METADATA] = _ENDED_METADATA
+    completed: Span = _new_span(
+        Span,
+        (
+            collector._trace_id,
+            span_id,
+            parent_id,
+            kind,
+            name,
+            (started_ns - collector._epoch_ns) // 1_000_000,
+            start_unix_ms,
+            (_perf_ns() - started_ns) // 1_000_000,
+            metadata,
+            links,
+            tuple(events) if events else (),
+        ),
+    )
+    collector._completed.append(completed)
+    return completed
 
 
 def span_start_user_timing(

@@ -21,10 +21,23 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, final
 
+from pytest_harn_trace import clock as _clock
 from pytest_harn_trace import collector as _collector
-from pytest_harn_trace.collector import _ENTRY, _METADATA, SpanCollector, _active_spans, _bound
+from pytest_harn_trace.collector import (
+    _ENDED_METADATA,
+    _ENTRY,
+    _METADATA,
+    SpanCollector,
+    _active_spans,
+    _bound,
+    _new_span,
+    _newest_open,
+    _perf_ns,
+    _sinks,
+    _wall_ns,
+)
 from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, LlmCallUsage, SpanKind, SpanLink
+from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
 
@@ -196,10 +209,38 @@ class SpanScope:
         handle = _new(SpanHandle)
         handle._collector = collector
         handle._scope = self
-        # The span records the handle, for __exit__ to find on this context's stack.
-        handle.span_id = collector._start(
-            self._kind, self._name, (), True, "span", handle, self._metadata
-        )
+        # SpanCollector._start inlined for the common case (real clock, no sinks);
+        # anything else goes there. The span records the handle, for __exit__ to
+        # find on this context's stack.
+        if _clock._active is None and not _sinks:
+            open_spans = collector._open
+            stack = _active_spans.get()
+            while stack is not None and stack[0] not in stack[1]:
+                stack = stack[2]  # drop ended spans off the top
+            if stack is None:
+                parent_id = None
+            elif stack[1] is open_spans:
+                parent_id = stack[0]
+            else:
+                parent_id = _newest_open(stack, open_spans)
+            span_id = handle.span_id = next(collector._ids)
+            started_ns = _perf_ns()
+            start_unix_ms = _wall_ns() // 1_000_000
+            if start_unix_ms == collector._last_unix_ms:
+                start_unix_ms = collector._last_unix_ms
+            else:
+                collector._last_unix_ms = start_unix_ms
+            collector._used_real_clock = True
+            metadata = self._metadata
+            open_spans[span_id] = [
+                parent_id, self._kind, self._name, started_ns,
+                None, start_unix_ms, metadata.copy() if metadata else {}, (), (), handle,
+            ]  # fmt: skip
+            _active_spans.set((span_id, open_spans, stack))
+        else:
+            handle.span_id = collector._start(
+                self._kind, self._name, (), True, "span", handle, self._metadata
+            )
         return handle
 
     def __exit__(
@@ -233,7 +274,37 @@ class SpanScope:
                         metadata["error"] = _error_text(exc)
                     elif self._user_timing:
                         record[_METADATA]["status"] = "ok"
-                    handle._collector.end(span_id)
+                    # SpanCollector.end inlined for a span on the real clock with no sinks.
+                    collector = handle._collector
+                    record = owner.pop(span_id, None)
+                    if record is None:
+                        return  # ended meanwhile by another thread
+                    (
+                        parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+                        metadata, links, events, _,
+                    ) = record  # fmt: skip
+                    if mock_start_ms is not None or _sinks:
+                        collector._finish(span_id, record)
+                        return
+                    record[_METADATA] = _ENDED_METADATA
+                    collector._completed.append(
+                        _new_span(
+                            Span,
+                            (
+                                collector._trace_id,
+                                span_id,
+                                parent_id,
+                                kind,
+                                name,
+                                (started_ns - collector._epoch_ns) // 1_000_000,
+                                start_unix_ms,
+                                (_perf_ns() - started_ns) // 1_000_000,
+                                metadata,
+                                links,
+                                tuple(events) if events else (),
+                            ),
+                        )
+                    )
                     return
         # Nothing of ours is open here: this entry found tracing off, or its span
         # was ended by other means.
