@@ -51,7 +51,6 @@ R = TypeVar("R")
 _new = object.__new__
 
 
-@final
 class SpanHandle:
     """The span opened by a ``span()`` or ``timed()`` block.
 
@@ -63,7 +62,7 @@ class SpanHandle:
 
     _collector: SpanCollector
     _scope: SpanScope | None
-    """The scope whose ``with`` entry opened the span (``None`` for a decorated call)."""
+    """For a handle of its own, the scope whose ``with`` entry opened the span."""
     span_id: int
     """The span's id (0 when tracing was off)."""
 
@@ -88,6 +87,8 @@ class SpanHandle:
             record = self._collector._open.get(span_id)
             if record is not None:
                 record[_METADATA][key] = value
+        elif self is not _OFF:
+            raise _not_a_handle(self, "set")
 
     def update(self, metadata: Mapping[str, object], /) -> None:
         """Set several metadata keys at once, each checked as :meth:`set` checks it.
@@ -107,6 +108,8 @@ class SpanHandle:
                 for key, value in metadata.items()
             }
             self._collector._add_checked_metadata(span_id, checked)
+        elif self is not _OFF:
+            raise _not_a_handle(self, "update")
 
     def set_usage(self, usage: LlmCallUsage) -> None:
         """Record an LLM call's token and cost ``usage`` under Harn's metadata keys."""
@@ -115,21 +118,35 @@ class SpanHandle:
             self._collector._add_checked_metadata(
                 span_id, _usage_metadata(usage, "SpanHandle.set_usage", span_id)
             )
+        elif self is not _OFF:
+            raise _not_a_handle(self, "set_usage")
 
     def event(self, name: str, **attributes: object) -> bool:
         """Record a named checkpoint; returns whether it was attached."""
         if not self.span_id:
+            if self is not _OFF:
+                raise _not_a_handle(self, "event")
             return False
         return self._collector.record_event(self.span_id, name, attributes)
 
     def link(self) -> SpanLink | None:
         """Return a link to this span while it is open, for ``span_start_with_links``."""
         if not self.span_id:
+            if self is not _OFF:
+                raise _not_a_handle(self, "link")
             return None
         return self._collector.span_link(self.span_id)
 
     def __repr__(self) -> str:
         return f"<SpanHandle span_id={self.span_id}>"
+
+
+def _not_a_handle(scope: SpanHandle, method: str) -> TypeError:
+    """The error for a handle method called on a ``span()`` that opened no span yet."""
+    return TypeError(
+        f"{scope!r} has no open span to {method}: call {method}() on the handle that "
+        f"`with {scope._call() if isinstance(scope, SpanScope) else 'span(...)'} as handle:` gives"
+    )
 
 
 def _usage_metadata(usage: object, func: str, span_id: int | None) -> dict[str, JsonValue]:
@@ -148,19 +165,19 @@ def _error_text(exc: BaseException) -> str:
 
 
 @final
-class SpanScope:
+class SpanScope(SpanHandle):
     """A span to open on ``with`` entry or around each call of a decorated function.
 
     Made by :func:`span` and :func:`timed`; arguments are checked when it is
-    made, so mistakes surface where the span is declared.
+    made, so mistakes surface where the span is declared. The scope is also
+    the handle its first ``with`` entry gives (one object less per block);
+    later or concurrent entries each get a handle of their own.
     """
 
-    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_opened", "_user_timing")
+    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_user_timing")
 
     _entered: bool
     """Entered at least once while tracing was off."""
-    _opened: bool
-    """Opened a span on entry at least once: only then can an exit have one to end."""
     _kind: SpanKind
     _name: str
     _metadata: dict[str, JsonValue]
@@ -203,16 +220,20 @@ class SpanScope:
         if not (self._user_timing or _collector._enabled):
             self._entered = True
             return _OFF
-        self._opened = True
         # What current_collector() returns, without the call when use_collector bound one.
         collector = _bound.get() or _collector.current_collector()
-        handle = _new(SpanHandle)
+        handle: SpanHandle
+        # The first entry that opens a span claims the scope as its handle; no call
+        # comes between the test and the claim, so two threads can't both claim it.
+        if self.span_id == 0:
+            self.span_id = -1
+            handle = self
+        else:
+            handle = _new(SpanHandle)
+            handle._scope = self
         handle._collector = collector
-        handle._scope = self
-        # SpanCollector._start inlined for the common case (real clock, no sinks);
-        # anything else goes there. The span records the handle, for __exit__ to
-        # find on this context's stack.
         if _clock._active is None and not _sinks:
+            # SpanCollector._start inlined for the common case: the real clock, no sinks.
             open_spans = collector._open
             stack = _active_spans.get()
             while stack is not None and stack[0] not in stack[1]:
@@ -232,9 +253,16 @@ class SpanScope:
                 collector._last_unix_ms = start_unix_ms
             collector._used_real_clock = True
             metadata = self._metadata
+            if handle is self:
+                # The first span takes the scope's own dict, and the scope keeps a copy
+                # (or nothing, when it is empty) for later entries.
+                self._metadata = metadata.copy() if metadata else _NO_METADATA
+            else:
+                metadata = metadata.copy() if metadata else {}
+            # The span records its handle, for __exit__ to find on this context's stack.
             open_spans[span_id] = [
-                parent_id, self._kind, self._name, started_ns,
-                None, start_unix_ms, metadata.copy() if metadata else {}, (), (), handle,
+                parent_id, self._kind, self._name, started_ns, None, start_unix_ms,
+                metadata, (), (), handle,
             ]  # fmt: skip
             _active_spans.set((span_id, open_spans, stack))
         else:
@@ -254,7 +282,7 @@ class SpanScope:
         # not come in reverse order of their entries. The calling context's own
         # active-span stack says which open span this exit ends: the innermost
         # one this scope opened here (usually the top of the stack).
-        if not self._opened:
+        if self.span_id == 0:
             if self._entered:
                 return  # only ever entered while tracing was off: nothing to end
             raise ValueError(
@@ -265,47 +293,48 @@ class SpanScope:
         while stack is not None:
             span_id, owner, stack = stack
             record = owner.get(span_id)
-            if record is not None:
-                handle = record[_ENTRY]
-                if handle is not None and handle._scope is self:
-                    if exc is not None:
-                        metadata = record[_METADATA]
-                        metadata["status"] = "error"
-                        metadata["error"] = _error_text(exc)
-                    elif self._user_timing:
-                        record[_METADATA]["status"] = "ok"
-                    # SpanCollector.end inlined for a span on the real clock with no sinks.
-                    collector = handle._collector
-                    record = owner.pop(span_id, None)
-                    if record is None:
-                        return  # ended meanwhile by another thread
-                    (
-                        parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-                        metadata, links, events, _,
-                    ) = record  # fmt: skip
-                    if mock_start_ms is not None or _sinks:
-                        collector._finish(span_id, record)
-                        return
-                    record[_METADATA] = _ENDED_METADATA
-                    collector._completed.append(
-                        _new_span(
-                            Span,
-                            (
-                                collector._trace_id,
-                                span_id,
-                                parent_id,
-                                kind,
-                                name,
-                                (started_ns - collector._epoch_ns) // 1_000_000,
-                                start_unix_ms,
-                                (_perf_ns() - started_ns) // 1_000_000,
-                                metadata,
-                                links,
-                                tuple(events) if events else (),
-                            ),
-                        )
-                    )
+            if record is None:
+                continue
+            entry = record[_ENTRY]
+            if entry is self or (entry.__class__ is SpanHandle and entry._scope is self):
+                if exc is not None:
+                    metadata = record[_METADATA]
+                    metadata["status"] = "error"
+                    metadata["error"] = _error_text(exc)
+                elif self._user_timing:
+                    record[_METADATA]["status"] = "ok"
+                # SpanCollector.end inlined for a span on the real clock with no sinks.
+                record = owner.pop(span_id, None)
+                if record is None:
+                    return  # ended meanwhile by another thread
+                (
+                    parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+                    metadata, links, events, _,
+                ) = record  # fmt: skip
+                collector = entry._collector
+                if mock_start_ms is not None or _sinks:
+                    collector._finish(span_id, record)
                     return
+                record[_METADATA] = _ENDED_METADATA
+                collector._completed.append(
+                    _new_span(
+                        Span,
+                        (
+                            collector._trace_id,
+                            span_id,
+                            parent_id,
+                            kind,
+                            name,
+                            (started_ns - collector._epoch_ns) // 1_000_000,
+                            start_unix_ms,
+                            (_perf_ns() - started_ns) // 1_000_000,
+                            metadata,
+                            links,
+                            tuple(events) if events else (),
+                        ),
+                    )
+                )
+                return
         # Nothing of ours is open here: this entry found tracing off, or its span
         # was ended by other means.
 
@@ -361,6 +390,8 @@ class SpanScope:
         return f"span({self._kind.value!r}, {self._name!r})"
 
     def __repr__(self) -> str:
+        if self.span_id > 0:  # in use as the handle of its first entry
+            return SpanHandle.__repr__(self)
         what = "timed" if self._user_timing else "span"
         return f"<{what} {self._kind.value} {self._name!r}>"
 
@@ -369,6 +400,10 @@ class SpanScope:
 _OFF: SpanHandle = _new(SpanHandle)
 _OFF.span_id = 0
 _OFF._scope = None
+
+# The metadata a scope keeps once its first span took its empty dict: never
+# handed out (entries copy non-empty metadata and start empty ones afresh).
+_NO_METADATA: dict[str, JsonValue] = {}
 
 
 def _checked_name(func: str, name: object) -> str:
@@ -419,8 +454,8 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     scope._kind = kind
     scope._name = name
     scope._metadata = metadata
-    scope._user_timing = False
-    scope._entered = scope._opened = False
+    scope._user_timing = scope._entered = False
+    scope.span_id = 0
     return scope
 
 
@@ -437,5 +472,6 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     scope._name = name
     scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
     scope._user_timing = True
-    scope._entered = scope._opened = False
+    scope._entered = False
+    scope.span_id = 0
     return scope

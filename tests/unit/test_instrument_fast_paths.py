@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import sys
 import threading
 
 import pytest
 
 from pytest_harn_trace import (
+    SpanScope,
     current_span_id,
     set_tracing_enabled,
     span,
@@ -192,3 +194,91 @@ def test_a_decorated_coroutine_awaited_by_many_tasks_gets_a_span_per_call(tracin
     assert len(by_id) == 10 + 10 * 20
     assert [(o, i) for o, i in calls if by_id[i].parent_id != o] == []
     assert {by_id[i].metadata["status"] for _, i in calls} == {"ok"}
+
+
+# -- the scope as the handle of its first entry ------------------------------------------------
+
+
+def test_the_first_entry_keeps_its_handle_while_later_entries_get_their_own(tracing):
+    scope = span("fn_call", "f")
+    with scope as first:
+        with scope as nested:
+            nested.set("who", "nested")
+        first.set("who", "first")
+    with scope as later:
+        later.set("who", "later")
+    assert (first.span_id, nested.span_id, later.span_id) == (1, 2, 3)
+    assert repr(first) == "<SpanHandle span_id=1>"
+    assert [(s.span_id, s.parent_id, s.metadata) for s in tracing.spans()] == [
+        (2, 1, {"who": "nested"}),
+        (1, None, {"who": "first"}),
+        (3, None, {"who": "later"}),
+    ]
+
+
+@pytest.mark.parametrize("declared", [{}, {"model": "m"}])
+def test_what_one_entry_sets_never_reaches_the_next_entry_or_call(tracing, declared):
+    scope = span("llm_call", "call", **declared)
+    with scope as first:
+        first.set("tokens", 5)
+    with scope:
+        pass
+
+    @scope
+    def decorated() -> None:
+        pass
+
+    decorated()
+    assert [s.metadata for s in tracing.spans()] == [
+        {**declared, "tokens": 5},
+        declared,
+        declared,
+    ]
+
+
+def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tracing):
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(20):
+            scope = span("tool_call", "t")
+            barrier = threading.Barrier(4)
+
+            def work(
+                index: int, scope: SpanScope = scope, barrier: threading.Barrier = barrier
+            ) -> None:
+                barrier.wait()
+                with scope as handle:
+                    handle.set("thread", index)
+                    handle.set("span", handle.span_id)
+
+            threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    spans = tracing.spans()
+    assert len(spans) == 80
+    assert all(s.metadata["span"] == s.span_id for s in spans)
+    assert tracing.open_spans() == []
+
+
+@pytest.mark.parametrize(
+    ("call", "method"),
+    [
+        (lambda scope: scope.set("k", 1), "set"),
+        (lambda scope: scope.update({"k": 1}), "update"),
+        (lambda scope: scope.event("e"), "event"),
+        (lambda scope: scope.link(), "link"),
+    ],
+)
+def test_handle_methods_on_a_scope_never_entered_say_to_use_the_handle(tracing, call, method):
+    with pytest.raises(TypeError) as info:
+        call(span("step", "x"))
+    assert str(info.value) == (
+        f"<span step 'x'> has no open span to {method}: call {method}() on the handle that "
+        "`with span('step', 'x') as handle:` gives"
+    )
+    assert tracing.spans() == []
