@@ -174,10 +174,11 @@ class SpanScope(SpanHandle):
     later or concurrent entries each get a handle of their own.
     """
 
-    __slots__ = ("_entered", "_kind", "_metadata", "_name", "_user_timing")
+    __slots__ = ("_kind", "_metadata", "_name", "_reentered", "_user_timing")
 
-    _entered: bool
-    """Entered at least once while tracing was off."""
+    _reentered: bool
+    """Entered other than by the first entry that opened a span: while tracing
+    was off, or again (recursion, threads, tasks, a later block)."""
     _kind: SpanKind
     _name: str
     _metadata: dict[str, JsonValue]
@@ -218,7 +219,7 @@ class SpanScope(SpanHandle):
 
     def __enter__(self) -> SpanHandle:
         if not (self._user_timing or _collector._enabled):
-            self._entered = True
+            self._reentered = True
             return _OFF
         # What current_collector() returns, without the call when use_collector bound one.
         collector = _bound.get() or _collector.current_collector()
@@ -229,6 +230,8 @@ class SpanScope(SpanHandle):
             self.span_id = -1
             handle = self
         else:
+            # Flagged before this entry's span opens, so no exit can miss it.
+            self._reentered = True
             handle = _new(SpanHandle)
             handle._scope = self
         handle._collector = collector
@@ -277,66 +280,73 @@ class SpanScope(SpanHandle):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The scope holds no per-entry state: it may be entered again before it
-        # exits (recursion), or by concurrent tasks and threads, whose exits need
-        # not come in reverse order of their entries. The calling context's own
-        # active-span stack says which open span this exit ends: the innermost
-        # one this scope opened here (usually the top of the stack).
-        if self.span_id == 0:
-            if self._entered:
+        if self._reentered:
+            if self.span_id == 0:
                 return  # only ever entered while tracing was off: nothing to end
-            raise ValueError(
-                f"{self!r} was exited without being entered; use it as `with {self._call()}:` "
-                f"or decorate a function with @{self._call()}"
+            # Entered again, possibly before this exit (recursion), or by concurrent
+            # tasks and threads, whose exits need not come in reverse order of their
+            # entries: the calling context's own active-span stack says which span
+            # this exit ends, the innermost one this scope opened here.
+            found = self._own_open_span()
+            if found is None:
+                return  # tracing was off at entry, or the span was ended by other means
+            collector, span_id = found
+        else:
+            # Only the first entry opened a span: this is its exit.
+            span_id = self.span_id
+            if span_id <= 0:
+                raise ValueError(
+                    f"{self!r} was exited without being entered; use it as "
+                    f"`with {self._call()}:` or decorate a function with @{self._call()}"
+                )
+            collector = self._collector
+        record = collector._open.pop(span_id, None)
+        if record is None:
+            return  # ended by other means (span_end, another thread)
+        (
+            parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
+            metadata, links, events, _,
+        ) = record  # fmt: skip
+        if exc is not None:
+            metadata["status"] = "error"
+            metadata["error"] = _error_text(exc)
+        elif self._user_timing:
+            metadata["status"] = "ok"
+        if mock_start_ms is not None or _sinks:
+            collector._finish(span_id, record)
+            return
+        # SpanCollector._finish inlined for a span on the real clock with no sinks.
+        record[_METADATA] = _ENDED_METADATA
+        collector._completed.append(
+            _new_span(
+                Span,
+                (
+                    collector._trace_id,
+                    span_id,
+                    parent_id,
+                    kind,
+                    name,
+                    (started_ns - collector._epoch_ns) // 1_000_000,
+                    start_unix_ms,
+                    (_perf_ns() - started_ns) // 1_000_000,
+                    metadata,
+                    links,
+                    tuple(events) if events else (),
+                ),
             )
+        )
+
+    def _own_open_span(self) -> tuple[SpanCollector, int] | None:
+        """Return the innermost span this scope opened in the calling context, if open."""
         stack = _active_spans.get()
         while stack is not None:
             span_id, owner, stack = stack
             record = owner.get(span_id)
-            if record is None:
-                continue
-            entry = record[_ENTRY]
-            if entry is self or (entry.__class__ is SpanHandle and entry._scope is self):
-                if exc is not None:
-                    metadata = record[_METADATA]
-                    metadata["status"] = "error"
-                    metadata["error"] = _error_text(exc)
-                elif self._user_timing:
-                    record[_METADATA]["status"] = "ok"
-                # SpanCollector.end inlined for a span on the real clock with no sinks.
-                record = owner.pop(span_id, None)
-                if record is None:
-                    return  # ended meanwhile by another thread
-                (
-                    parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-                    metadata, links, events, _,
-                ) = record  # fmt: skip
-                collector = entry._collector
-                if mock_start_ms is not None or _sinks:
-                    collector._finish(span_id, record)
-                    return
-                record[_METADATA] = _ENDED_METADATA
-                collector._completed.append(
-                    _new_span(
-                        Span,
-                        (
-                            collector._trace_id,
-                            span_id,
-                            parent_id,
-                            kind,
-                            name,
-                            (started_ns - collector._epoch_ns) // 1_000_000,
-                            start_unix_ms,
-                            (_perf_ns() - started_ns) // 1_000_000,
-                            metadata,
-                            links,
-                            tuple(events) if events else (),
-                        ),
-                    )
-                )
-                return
-        # Nothing of ours is open here: this entry found tracing off, or its span
-        # was ended by other means.
+            if record is not None:
+                entry = record[_ENTRY]
+                if entry is self or (entry.__class__ is SpanHandle and entry._scope is self):
+                    return entry._collector, span_id
+        return None
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -454,7 +464,7 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     scope._kind = kind
     scope._name = name
     scope._metadata = metadata
-    scope._user_timing = scope._entered = False
+    scope._user_timing = scope._reentered = False
     scope.span_id = 0
     return scope
 
@@ -472,6 +482,6 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     scope._name = name
     scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
     scope._user_timing = True
-    scope._entered = False
+    scope._reentered = False
     scope.span_id = 0
     return scope
