@@ -423,15 +423,16 @@ def _checked_name(func: str, name: object) -> str:
 
 
 def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonValue]:
-    for value in metadata.values():
-        if value.__class__ not in _PLAIN_TYPES or (
+    for key, value in metadata.items():
+        if (
+            key.__class__ is not str  # a str subclass, from span(..., **{Tag("k"): v})
+            or value.__class__ not in _PLAIN_TYPES
             # jsonvalue's 64-bit bounds, written as literals so they fold to constants
-            value.__class__ is int and not -(2**63) <= value < 2**64
+            or (value.__class__ is int and not -(2**63) <= value < 2**64)
         ):
             break
     else:
-        # Keyword names are always plain str and the ** dict is ours: nothing to convert.
-        return metadata
+        return metadata  # the ** dict is ours and holds only plain values: nothing to convert
     checked: dict[str, JsonValue] = {}
     for key, value in metadata.items():
         if key == "usage" and isinstance(value, LlmCallUsage):

@@ -107,6 +107,14 @@ def test_span_converts_subclassed_names_and_metadata(tracing):
     assert [type(value) for value in done.metadata.values()] == [int, str, bool]
 
 
+def test_span_converts_subclassed_keyword_names(tracing):
+    with span("step", "x", **{Tag("key"): 1}):
+        pass
+    (done,) = tracing.spans()
+    assert done.metadata == {"key": 1}
+    assert [type(key) for key in done.metadata] == [str]
+
+
 def test_module_functions_convert_subclassed_keys_and_values(tracing):
     span_id = span_start("step", "s")
     span_set_metadata(span_id, Tag("level"), Level.HIGH)
