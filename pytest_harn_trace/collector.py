@@ -95,13 +95,10 @@ def _newest_open(stack: _Stack, open_spans: dict[int, Any]) -> int | None:
 # An in-flight span is a plain list (cheaper to build than any object, and
 # unpacked in one step at ``end``), laid out as:
 #   [parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-#    metadata, links, events, entry]
+#    metadata, links, events]
 # ``mock_start_ms`` is the mock clock's monotonic reading at start, only when
 # one was installed: a span started on the real clock keeps real timing.
-# ``events`` stays an empty tuple until the first event. ``entry`` is the
-# handle of the ``with span(...)`` entry that opened the span (else ``None``):
-# how a scope entered by several threads or tasks finds, on the exiting
-# context's own stack, the span that context opened.
+# ``events`` stays an empty tuple until the first event.
 _OpenSpan: TypeAlias = list[Any]
 _PARENT_ID = 0
 _KIND = 1
@@ -112,7 +109,6 @@ _START_UNIX_MS = 5
 _METADATA = 6
 _LINKS = 7
 _EVENTS = 8
-_ENTRY = 9
 
 
 class _EndedMetadata(dict[str, Any]):
@@ -239,7 +235,6 @@ class SpanCollector:
         links: tuple[SpanLink, ...],
         nest: bool,
         func: str,
-        entry: object = None,
         metadata: dict[str, JsonValue] | None = None,
     ) -> int:
         if type(kind) is not SpanKind:
@@ -291,7 +286,6 @@ class SpanCollector:
             metadata.copy() if metadata else {},
             links,
             (),
-            entry,
         ]
         _active_spans.set((span_id, open_spans, stack))
         return span_id
@@ -435,7 +429,7 @@ class SpanCollector:
         """Complete ``span``, just taken out of the open spans, on any clock, telling the sinks."""
         (
             parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-            metadata, links, events, _,
+            metadata, links, events,
         ) = span  # fmt: skip
         # A writer that looked the span up just before the pop reads the metadata
         # slot again as it writes (one step, which no other thread can split with
@@ -747,7 +741,7 @@ def span_start(kind: SpanKind | str, name: str) -> int:
             collector._last_unix_ms = start_unix_ms
         collector._used_real_clock = True
         open_spans[span_id] = [
-            parent_id, kind, name, started_ns, None, start_unix_ms, {}, (), (), None
+            parent_id, kind, name, started_ns, None, start_unix_ms, {}, (), ()
         ]  # fmt: skip
         _active_spans.set((span_id, open_spans, stack))
         return span_id
@@ -818,7 +812,7 @@ def span_end(span_id: int) -> Span | None:
     # SpanCollector._finish inlined for a span on the real clock with no sinks to tell.
     (
         parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-        metadata, links, events, _,
+        metadata, links, events,
     ) = span  # fmt: skip
     if mock_start_ms is not None or _sinks:
         return collector._finish(span_id, span)

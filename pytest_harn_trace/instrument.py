@@ -18,14 +18,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast, final
+from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, final
 
 from pytest_harn_trace import clock as _clock
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.collector import (
     _ENDED_METADATA,
-    _ENTRY,
     _METADATA,
     SpanCollector,
     _active_spans,
@@ -58,11 +58,9 @@ class SpanHandle:
     no-op, so instrumented code never has to check.
     """
 
-    __slots__ = ("_collector", "_scope", "span_id")
+    __slots__ = ("_collector", "span_id")
 
     _collector: SpanCollector
-    _scope: SpanScope | None
-    """For a handle of its own, the scope whose ``with`` entry opened the span."""
     span_id: int
     """The span's id (0 when tracing was off)."""
 
@@ -197,10 +195,7 @@ class SpanScope(SpanHandle):
         collector = _bound.get() or _collector.current_collector()
         handle = _new(SpanHandle)
         handle._collector = collector
-        handle._scope = None
-        handle.span_id = collector._start(
-            self._kind, self._name, (), True, "span", None, self._metadata
-        )
+        handle.span_id = collector._start(self._kind, self._name, (), True, "span", self._metadata)
         return handle
 
     def _close(self, handle: SpanHandle, exc: BaseException | None) -> None:
@@ -220,6 +215,9 @@ class SpanScope(SpanHandle):
     def __enter__(self) -> SpanHandle:
         if not (self._user_timing or _collector._enabled):
             self._reentered = True
+            if self.span_id:
+                # An entry opened a span: this entry's exit must not end it.
+                _push_entry(self, _OFF)
             return _OFF
         # What current_collector() returns, without the call when use_collector bound one.
         collector = _bound.get() or _collector.current_collector()
@@ -233,7 +231,6 @@ class SpanScope(SpanHandle):
             # Flagged before this entry's span opens, so no exit can miss it.
             self._reentered = True
             handle = _new(SpanHandle)
-            handle._scope = self
         handle._collector = collector
         if _clock._active is None and not _sinks:
             # SpanCollector._start inlined for the common case: the real clock, no sinks.
@@ -262,16 +259,17 @@ class SpanScope(SpanHandle):
                 self._metadata = metadata.copy() if metadata else _NO_METADATA
             else:
                 metadata = metadata.copy() if metadata else {}
-            # The span records its handle, for __exit__ to find on this context's stack.
             open_spans[span_id] = [
                 parent_id, self._kind, self._name, started_ns, None, start_unix_ms,
-                metadata, (), (), handle,
+                metadata, (), (),
             ]  # fmt: skip
             _active_spans.set((span_id, open_spans, stack))
         else:
             handle.span_id = collector._start(
-                self._kind, self._name, (), True, "span", handle, self._metadata
+                self._kind, self._name, (), True, "span", self._metadata
             )
+        if handle is not self:
+            _push_entry(self, handle)
         return handle
 
     def __exit__(
@@ -281,16 +279,23 @@ class SpanScope(SpanHandle):
         tb: TracebackType | None,
     ) -> None:
         if self._reentered:
-            if self.span_id == 0:
-                return  # only ever entered while tracing was off: nothing to end
             # Entered again, possibly before this exit (recursion), or by concurrent
             # tasks and threads, whose exits need not come in reverse order of their
-            # entries: the calling context's own active-span stack says which span
-            # this exit ends, the innermost one this scope opened here.
-            found = self._own_open_span()
-            if found is None:
-                return  # tracing was off at entry, or the span was ended by other means
-            collector, span_id = found
+            # entries, or while tracing was off: the calling context's own list of
+            # entries says which one exits here.
+            if self.span_id == 0:
+                return  # no entry opened a span: nothing to end
+            handle = _pop_entry(self)
+            if handle is None:  # not listed: the first entry, the scope itself
+                span_id = self.span_id
+                collector = self._collector
+                if span_id < 0:
+                    return  # its span failed to start
+            else:
+                span_id = handle.span_id
+                if span_id == 0:
+                    return  # entered while tracing was off
+                collector = handle._collector
         else:
             # Only the first entry opened a span: this is its exit.
             span_id = self.span_id
@@ -305,7 +310,7 @@ class SpanScope(SpanHandle):
             return  # ended by other means (span_end, another thread)
         (
             parent_id, kind, name, started_ns, mock_start_ms, start_unix_ms,
-            metadata, links, events, _,
+            metadata, links, events,
         ) = record  # fmt: skip
         if exc is not None:
             metadata["status"] = "error"
@@ -335,18 +340,6 @@ class SpanScope(SpanHandle):
                 ),
             )
         )
-
-    def _own_open_span(self) -> tuple[SpanCollector, int] | None:
-        """Return the innermost span this scope opened in the calling context, if open."""
-        stack = _active_spans.get()
-        while stack is not None:
-            span_id, owner, stack = stack
-            record = owner.get(span_id)
-            if record is not None:
-                entry = record[_ENTRY]
-                if entry is self or (entry.__class__ is SpanHandle and entry._scope is self):
-                    return entry._collector, span_id
-        return None
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -409,11 +402,38 @@ class SpanScope(SpanHandle):
 # The handle of every span() entered while tracing is off: span_id 0, all no-ops.
 _OFF: SpanHandle = _new(SpanHandle)
 _OFF.span_id = 0
-_OFF._scope = None
 
 # The metadata a scope keeps once its first span took its empty dict: never
 # handed out (entries copy non-empty metadata and start empty ones afresh).
 _NO_METADATA: dict[str, JsonValue] = {}
+
+
+# The entries of span() scopes in one execution context, other than each scope's
+# first (which is the scope itself): a linked list of ``(scope, handle, rest)``
+# nodes, newest first, immutable like the active-span stack, so a task that
+# copies the context keeps its own. An exit takes its scope's newest node.
+_Entries: TypeAlias = "tuple[SpanScope, SpanHandle, _Entries] | None"
+_scope_entries: ContextVar[_Entries] = ContextVar("harn_scope_entries", default=None)
+
+
+def _push_entry(scope: SpanScope, handle: SpanHandle) -> None:
+    _scope_entries.set((scope, handle, _scope_entries.get()))
+
+
+def _pop_entry(scope: SpanScope) -> SpanHandle | None:
+    """Take the newest entry of ``scope`` off the calling context's list and return its handle."""
+    entries = _scope_entries.get()
+    newer: list[tuple[SpanScope, SpanHandle]] = []
+    while entries is not None:
+        entered, handle, rest = entries
+        if entered is scope:
+            for node in reversed(newer):
+                rest = (*node, rest)
+            _scope_entries.set(rest)
+            return handle
+        newer.append((entered, handle))
+        entries = rest
+    return None
 
 
 def _checked_name(func: str, name: object) -> str:

@@ -14,6 +14,7 @@ from pytest_harn_trace import (
     current_span_id,
     set_tracing_enabled,
     span,
+    span_end,
     span_set_metadata,
     span_start,
     timed,
@@ -290,3 +291,26 @@ def test_handle_methods_on_a_scope_never_entered_say_to_use_the_handle(tracing, 
         "`with span('step', 'x') as handle:` gives"
     )
     assert tracing.spans() == []
+
+
+def test_a_nested_reentry_whose_span_was_ended_early_leaves_the_outer_span_open(tracing):
+    scope = span("step", "x")
+    with scope as outer:
+        with scope as inner:
+            span_end(inner.span_id)
+        outer.set("after", True)
+        assert tracing.current_span_id() == outer.span_id
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [(2, {}), (1, {"after": True})]
+
+
+def test_an_entry_made_while_tracing_was_off_never_ends_the_traced_span_around_it(tracing):
+    scope = span("step", "x")
+    with scope as outer:
+        previous = swap_enabled(False)
+        try:
+            with scope as off:
+                assert off.span_id == 0
+        finally:
+            swap_enabled(previous)
+        outer.set("after", True)
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [(1, {"after": True})]
