@@ -190,7 +190,7 @@ class SpanScope(SpanHandle):
 
     def _open(self) -> SpanHandle:
         """Open the span of a decorated call, which has its handle to itself."""
-        if not (self._user_timing or _collector._enabled):
+        if not (_collector._enabled or self._user_timing):
             return _OFF
         collector = _bound.get() or _collector.current_collector()
         handle = _new(SpanHandle)
@@ -213,7 +213,7 @@ class SpanScope(SpanHandle):
             handle._collector.end(span_id)
 
     def __enter__(self) -> SpanHandle:
-        if not (self._user_timing or _collector._enabled):
+        if not (_collector._enabled or self._user_timing):
             self._reentered = True
             if self.span_id:
                 # An entry opened a span: this entry's exit must not end it.
