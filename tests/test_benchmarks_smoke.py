@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def test_span_benchmark_runs_and_prints_ratios() -> None:
     assert "module functions" in stdout
     assert "bare-Python floor" in stdout
     assert "format_summary, best of" in stdout
+    assert fnmatch.filter(
+        stdout.splitlines(),
+        "  with span()+set / module functions: *x   paired *x   (target <= 1.3x)",
+    )
+    assert fnmatch.filter(
+        stdout.splitlines(), "  off / on, with span()+set: *x   paired *x   (target <= 0.2x)"
+    )
 
 
 def test_span_benchmark_times_a_baseline_checkout_side_by_side() -> None:
