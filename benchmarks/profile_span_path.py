@@ -7,8 +7,8 @@ Usage::
 cProfile adds more overhead per call than a span costs, so this times instead:
 
 1. each public step alone (``span_start``, ``span_set_metadata``, ``span_end``)
-   and the collector methods behind them (the difference is the module
-   function's own cost);
+   and the collector methods that do the same work in general (the module
+   functions do the common case, the real clock with no sinks, themselves);
 2. the primitive operations the hot path is made of, each alone in a loop
    (clock reads, ``ContextVar`` get/set, dict set/pop, building the open-span
    list and the ``Span`` tuple, ...), minus the cost of an empty loop.
