@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,33 @@ def test_otel_benchmark_runs_and_prints_ratios() -> None:
 def test_leak_benchmark_runs_and_prints_ratios() -> None:
     stdout = run_quick("bench_leak.py")
     assert "left open, fixture teardown / no earlier tests" in stdout
+
+
+def test_instruction_count_benchmark_counts_each_contender_under_valgrind() -> None:
+    lines = run_quick("count_span_instructions.py").splitlines()
+    assert fnmatch.filter(lines, "  module functions *[0-9]")
+    assert fnmatch.filter(lines, "  with span()+set *[0-9]")
+    assert fnmatch.filter(lines, "  with span()+set / module functions: *x   (target <= 1.3x)")
+
+
+@pytest.mark.parametrize("mode", ["module", "with_set", "with_kw", "off_with_set", "off_start"])
+def test_instruction_count_workload_records_what_it_says(mode: str) -> None:
+    # The counted process checks its own span count (none with tracing off) and fails on a miss.
+    script = BENCHMARKS / "count_span_instructions.py"
+    subprocess.run([sys.executable, str(script), "--workload", mode, "5"], check=True, timeout=60)
+
+
+def test_instruction_count_benchmark_without_valgrind_is_a_usage_error(tmp_path: Path) -> None:
+    script = BENCHMARKS / "count_span_instructions.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "count_span_instructions.py: error: valgrind is not installed "
+        "(Debian: apt-get install valgrind)"
+    )
