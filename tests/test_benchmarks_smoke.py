@@ -140,7 +140,7 @@ def test_instruction_count_benchmark_counts_each_contender_under_valgrind() -> N
     assert fnmatch.filter(lines, "  with span()+set / module functions: *x   (target <= 1.3x)")
 
 
-@pytest.mark.parametrize("mode", ["module", "with_set", "with_kw", "off_with_set", "off_start"])
+@pytest.mark.parametrize("mode", ["module functions", "with span()+set", "off: span_start"])
 def test_instruction_count_workload_records_what_it_says(mode: str) -> None:
     # The counted process checks its own span count (none with tracing off) and fails on a miss.
     script = BENCHMARKS / "count_span_instructions.py"
