@@ -62,7 +62,11 @@ class SpanHandle:
 
     _collector: SpanCollector
     span_id: int
-    """The span's id (0 when tracing was off)."""
+    """The span's id (0 when tracing was off).
+
+    On a scope that was never the handle of a block it is 0, or -1 once other
+    entries opened spans (or its own span failed to start).
+    """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -85,6 +89,8 @@ class SpanHandle:
             record = self._collector._open.get(span_id)
             if record is not None:
                 record[_METADATA][key] = value
+            elif getattr(self, "_reentered", False):
+                raise _not_a_handle(self, "set")
         elif self is not _OFF:
             raise _not_a_handle(self, "set")
 
@@ -105,6 +111,8 @@ class SpanHandle:
                 check_key(key, func, span_id): json_value(value, func, span_id, key)
                 for key, value in metadata.items()
             }
+            if span_id not in self._collector._open and getattr(self, "_reentered", False):
+                raise _not_a_handle(self, "update")
             self._collector._add_checked_metadata(span_id, checked)
         elif self is not _OFF:
             raise _not_a_handle(self, "update")
@@ -113,6 +121,8 @@ class SpanHandle:
         """Record an LLM call's token and cost ``usage`` under Harn's metadata keys."""
         span_id = self.span_id
         if span_id:
+            if span_id not in self._collector._open and getattr(self, "_reentered", False):
+                raise _not_a_handle(self, "set_usage")
             self._collector._add_checked_metadata(
                 span_id, _usage_metadata(usage, "SpanHandle.set_usage", span_id)
             )
@@ -125,7 +135,11 @@ class SpanHandle:
             if self is not _OFF:
                 raise _not_a_handle(self, "event")
             return False
-        return self._collector.record_event(self.span_id, name, attributes)
+        if self._collector.record_event(self.span_id, name, attributes):
+            return True
+        if getattr(self, "_reentered", False):
+            raise _not_a_handle(self, "event")
+        return False
 
     def link(self) -> SpanLink | None:
         """Return a link to this span while it is open, for ``span_start_with_links``."""
@@ -133,17 +147,31 @@ class SpanHandle:
             if self is not _OFF:
                 raise _not_a_handle(self, "link")
             return None
-        return self._collector.span_link(self.span_id)
+        link = self._collector.span_link(self.span_id)
+        if link is None and getattr(self, "_reentered", False):
+            raise _not_a_handle(self, "link")
+        return link
 
     def __repr__(self) -> str:
         return f"<SpanHandle span_id={self.span_id}>"
 
 
 def _not_a_handle(scope: SpanHandle, method: str) -> TypeError:
-    """The error for a handle method called on a ``span()`` that opened no span yet."""
+    """The error for a handle method called on a ``span()`` itself, with no span of its own.
+
+    The scope stands for the span of its first block only: called before that
+    block, or once the scope is used again, the call would reach no span.
+    """
+    call = cast(SpanScope, scope)._call()
+    if scope.span_id <= 0:
+        return TypeError(
+            f"{scope!r} has no open span to {method}: call {method}() on the handle that "
+            f"`with {call} as handle:` gives"
+        )
     return TypeError(
-        f"{scope!r} has no open span to {method}: call {method}() on the handle that "
-        f"`with {scope._call() if isinstance(scope, SpanScope) else 'span(...)'} as handle:` gives"
+        f"{call}.{method}(): the scope itself stands only for the span of its first block "
+        f"(span {scope.span_id}), which has ended; call {method}() on the handle each "
+        f"block's `with {call} as handle:` gives"
     )
 
 
@@ -167,9 +195,12 @@ class SpanScope(SpanHandle):
     """A span to open on ``with`` entry or around each call of a decorated function.
 
     Made by :func:`span` and :func:`timed`; arguments are checked when it is
-    made, so mistakes surface where the span is declared. The scope is also
-    the handle its first ``with`` entry gives (one object less per block);
-    later or concurrent entries each get a handle of their own.
+    made, so mistakes surface where the span is declared.
+
+    Record into a block's span through the handle ``with ... as handle`` gives,
+    never through the scope: the first block's handle is the scope itself (it
+    saves an object per block), but later and concurrent blocks each get their
+    own, and calling ``set`` on the scope then says so.
     """
 
     __slots__ = ("_kind", "_metadata", "_name", "_reentered", "_user_timing")
@@ -222,14 +253,18 @@ class SpanScope(SpanHandle):
         # What current_collector() returns, without the call when use_collector bound one.
         collector = _bound.get() or _collector.current_collector()
         handle: SpanHandle
-        # The first entry that opens a span claims the scope as its handle; no call
-        # comes between the test and the claim, so two threads can't both claim it.
-        if self.span_id == 0:
+        # The first entry claims the scope as its handle, unless an entry while tracing
+        # was off came first (whose exit must not end this span). No call comes between
+        # the test and the claim, so under the GIL two threads can't both claim it.
+        if self.span_id == 0 and not self._reentered:
             self.span_id = -1
             handle = self
         else:
-            # Flagged before this entry's span opens, so no exit can miss it.
+            # Flagged before this entry's span opens, so no exit can miss it; a span_id
+            # of -1 says that entries which opened spans are listed, none as the scope.
             self._reentered = True
+            if self.span_id == 0:
+                self.span_id = -1
             handle = _new(SpanHandle)
         handle._collector = collector
         if _clock._active is None and not _sinks:
@@ -288,9 +323,10 @@ class SpanScope(SpanHandle):
             handle = _pop_entry(self)
             if handle is None:  # not listed: the first entry, the scope itself
                 span_id = self.span_id
-                collector = self._collector
                 if span_id < 0:
-                    return  # its span failed to start
+                    return  # no entry is the scope, or its span failed to start
+                collector = self._collector
+                self._collector = _RELEASED
             else:
                 span_id = handle.span_id
                 if span_id == 0:
@@ -305,6 +341,8 @@ class SpanScope(SpanHandle):
                     f"`with {self._call()}:` or decorate a function with @{self._call()}"
                 )
             collector = self._collector
+            # A scope kept at module level must not keep its first test's spans alive.
+            self._collector = _RELEASED
         record = collector._open.pop(span_id, None)
         if record is None:
             return  # ended by other means (span_end, another thread)
@@ -402,6 +440,11 @@ class SpanScope(SpanHandle):
 # The handle of every span() entered while tracing is off: span_id 0, all no-ops.
 _OFF: SpanHandle = _new(SpanHandle)
 _OFF.span_id = 0
+
+# What a scope's first span came from, once that span's block has exited: no
+# spans, so the handle methods find nothing, and nothing of a test is kept alive.
+_RELEASED: SpanCollector = object.__new__(SpanCollector)
+_RELEASED._open = {}
 
 # The metadata a scope keeps once its first span took its empty dict: never
 # handed out (entries copy non-empty metadata and start empty ones afresh).

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
+import gc
+import pickle
 import sys
 import threading
+import weakref
 
 import pytest
 
 from pytest_harn_trace import (
+    SpanCollector,
     SpanScope,
     current_span_id,
     set_tracing_enabled,
@@ -18,6 +23,7 @@ from pytest_harn_trace import (
     span_set_metadata,
     span_start,
     timed,
+    use_collector,
 )
 from pytest_harn_trace.collector import swap_enabled
 
@@ -314,3 +320,64 @@ def test_an_entry_made_while_tracing_was_off_never_ends_the_traced_span_around_i
             swap_enabled(previous)
         outer.set("after", True)
     assert [(s.span_id, s.metadata) for s in tracing.spans()] == [(1, {"after": True})]
+
+
+def test_an_entry_while_tracing_was_off_never_ends_a_span_another_task_opened_later(tracing):
+    swap_enabled(False)
+    scope = span("tool_call", "t")
+
+    async def off_entry(entered: asyncio.Event, go: asyncio.Event) -> None:
+        async with scope:
+            entered.set()
+            await go.wait()
+
+    async def on_entry(entered: asyncio.Event, go: asyncio.Event) -> None:
+        await entered.wait()
+        swap_enabled(True)
+        async with scope as handle:
+            go.set()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            handle.set("late", True)
+
+    async def main() -> None:
+        entered, go = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(off_entry(entered, go), on_entry(entered, go))
+
+    asyncio.run(main())
+    assert [(s.span_id, s.metadata) for s in tracing.spans()] == [(1, {"late": True})]
+
+
+def test_set_on_the_scope_itself_in_a_later_block_says_to_use_that_blocks_handle(tracing):
+    tool = span("tool_call", "search")
+    with tool:
+        tool.set("q", "a")
+    with pytest.raises(TypeError) as info, tool:
+        tool.set("q", "b")
+    assert str(info.value) == (
+        "span('tool_call', 'search').set(): the scope itself stands only for the span of its "
+        "first block (span 1), which has ended; call set() on the handle each block's "
+        "`with span('tool_call', 'search') as handle:` gives"
+    )
+    error = {"status": "error", "error": f"TypeError: {info.value}"}
+    assert [s.metadata for s in tracing.spans()] == [{"q": "a"}, error]
+
+
+def test_a_scope_kept_after_its_block_keeps_neither_its_collector_nor_its_copies_from_working():
+    scope = span("tool_call", "search", model="m")
+    collector = SpanCollector()
+    with use_collector(collector):
+        set_tracing_enabled(True)
+        try:
+            with scope as handle:
+                handle.set("q", "a")
+        finally:
+            set_tracing_enabled(False)
+            collector._leave_context()
+    assert [s.metadata for s in collector.spans()] == [{"model": "m", "q": "a"}]
+    gone = weakref.ref(collector)
+    del collector
+    gc.collect()
+    assert gone() is None
+    assert repr(copy.deepcopy(scope)) == repr(scope)
+    assert repr(pickle.loads(pickle.dumps(scope))) == repr(scope)
