@@ -479,6 +479,24 @@ def _pop_entry(scope: SpanScope) -> SpanHandle | None:
     return None
 
 
+def leave_entries(collector: SpanCollector) -> None:
+    """Drop the calling context's entries of re-entered scopes whose spans ``collector`` holds.
+
+    For a test's teardown: entries whose exit never ran (a block left by hand, an
+    exit stack never closed) would otherwise keep the test's spans alive.
+    """
+    entries = _scope_entries.get()
+    kept: list[tuple[SpanScope, SpanHandle]] = []
+    while entries is not None:
+        scope, handle, entries = entries
+        if handle is _OFF or handle._collector is not collector:
+            kept.append((scope, handle))
+    rebuilt: _Entries = None
+    for node in reversed(kept):
+        rebuilt = (*node, rebuilt)
+    _scope_entries.set(rebuilt)
+
+
 def _checked_name(func: str, name: object) -> str:
     if isinstance(name, str):
         return str.__str__(name)

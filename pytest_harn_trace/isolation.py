@@ -23,6 +23,7 @@ from typing import final
 
 from pytest_harn_trace import collector as _collector
 from pytest_harn_trace.collector import SpanCollector, bind_thread, use_collector
+from pytest_harn_trace.instrument import leave_entries
 
 __all__ = ["Isolation"]
 
@@ -110,6 +111,7 @@ class Isolation:
         # Spans left open would otherwise stay on this context's active stack for the
         # rest of the session, kept alive and walked past by every later root span.
         self._collector._leave_context()
+        leave_entries(self._collector)
         if left_open:
             names = ", ".join(str(span) for span in left_open)
             messages.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import enum
 import gc
@@ -17,6 +18,7 @@ from pytest_harn_trace import (
     SpanCollector,
     SpanScope,
     current_span_id,
+    instrument,
     set_tracing_enabled,
     span,
     span_end,
@@ -381,3 +383,22 @@ def test_a_scope_kept_after_its_block_keeps_neither_its_collector_nor_its_copies
     assert gone() is None
     assert repr(copy.deepcopy(scope)) == repr(scope)
     assert repr(pickle.loads(pickle.dumps(scope))) == repr(scope)
+
+
+def test_teardown_drops_the_entries_a_test_never_exited():
+    def left_open() -> object:
+        collector = SpanCollector()
+        scope = span("step", "x")
+        with use_collector(collector):
+            set_tracing_enabled(True)
+            try:
+                scope.__enter__()
+                scope.__enter__()  # a second entry is listed in this context
+            finally:
+                set_tracing_enabled(False)
+        assert instrument._scope_entries.get() is not None
+        collector._leave_context()
+        instrument.leave_entries(collector)
+        return instrument._scope_entries.get()
+
+    assert contextvars.copy_context().run(left_open) is None
