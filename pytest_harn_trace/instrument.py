@@ -486,6 +486,8 @@ def leave_entries(collector: SpanCollector) -> None:
     exit stack never closed) would otherwise keep the test's spans alive.
     """
     entries = _scope_entries.get()
+    if entries is None:
+        return  # the usual case: leave the context as it is
     kept: list[tuple[SpanScope, SpanHandle]] = []
     while entries is not None:
         scope, handle, entries = entries
