@@ -7,11 +7,12 @@ Usage::
 
 For each way of recording a span (the same shapes as ``bench_spans.py``: nested
 outer+inner pairs with one metadata key each), it runs a short Python process under
-``valgrind --tool=callgrind`` twice, once recording ``--pairs`` pairs and once none,
-and divides the difference by the number of spans: interpreter start-up and imports
-cancel out. Hash randomisation and address-space randomisation are off (``setarch
--R`` where available), so repeated runs agree to about 0.5%. With ``--baseline DIR``
-the same counts are taken with the package imported from DIR, side by side.
+``valgrind --tool=callgrind`` recording ``--pairs`` pairs, subtracts one run per
+checkout that records none, and divides the difference by the number of spans:
+interpreter start-up and imports cancel out. Hash randomisation and address-space
+randomisation are off (``setarch -R`` where available), so repeated runs agree to
+about 0.5%. With ``--baseline DIR`` the same counts are taken with the package
+imported from DIR, side by side.
 
 It needs ``valgrind`` (Debian: ``apt-get install valgrind``). ``--workload LABEL
 PAIRS`` runs one contender without valgrind (what the counted process runs).
@@ -69,10 +70,9 @@ def count_instructions(label: str, pairs: int, pythonpath: str) -> int:
     return int(found.group(1))
 
 
-def per_span(label: str, pairs: int, pythonpath: str) -> float:
-    """Instructions per span of ``label``: ``pairs`` pairs counted minus none, over the spans."""
-    counted = count_instructions(label, pairs, pythonpath)
-    return (counted - count_instructions(label, 0, pythonpath)) / (2 * pairs)
+def per_span(label: str, pairs: int, pythonpath: str, empty: int) -> float:
+    """Instructions per span of ``label``: ``pairs`` pairs counted minus the ``empty`` run."""
+    return (count_instructions(label, pairs, pythonpath) - empty) / (2 * pairs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,12 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if baseline is not None:
         header += f" {'baseline':>9} {'now / baseline':>15}"
     print(header)
+    # Start-up and imports, the same for every contender: counted once per checkout.
+    empty = count_instructions(labels[0], 0, here)
+    if baseline is not None:
+        old = str(baseline.resolve())
+        old_empty = count_instructions(labels[0], 0, old)
     counts: dict[str, float] = {}
     for label in labels:
-        now = counts[label] = per_span(label, args.pairs, here)
+        now = counts[label] = per_span(label, args.pairs, here, empty)
         row = f"  {label:<24} {now:>9,.0f}"
         if baseline is not None:
-            before = per_span(label, args.pairs, str(baseline.resolve()))
+            before = per_span(label, args.pairs, old, old_empty)
             row += f" {before:>9,.0f} {now / before:>14.2f}x"
         print(row)
     ratio = counts["with span()+set"] / counts["module functions"]
