@@ -28,8 +28,6 @@ from pytest_harn_trace.collector import (
     _ENDED_METADATA,
     _METADATA,
     SpanCollector,
-    _active_spans,
-    _bound,
     _new_span,
     _newest_open,
     _perf_ns,
@@ -45,6 +43,12 @@ __tracebackhide__ = True  # pytest shows the user's call, not the plugin's frame
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# Assigned rather than imported: Python 3.11 and 3.12 compile a method call on
+# an imported name as an attribute load (it expects a module there), which the
+# interpreter can't specialise, and span() blocks call these on every entry.
+_active_spans = _collector._active_spans
+_bound = _collector._bound
 
 # SpanHandle and SpanScope refuse direct construction: they are made here,
 # without their ``__init__``, by span() and timed(), which check every argument.
