@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, final
+from typing import Any, ClassVar, ParamSpec, TypeAlias, TypeVar, cast, final
 
 from pytest_harn_trace import clock as _clock
 from pytest_harn_trace import collector as _collector
@@ -194,7 +194,6 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-@final
 class SpanScope(SpanHandle):
     """A span to open on ``with`` entry or around each call of a decorated function.
 
@@ -207,7 +206,7 @@ class SpanScope(SpanHandle):
     own, and calling ``set`` on the scope then says so.
     """
 
-    __slots__ = ("_kind", "_metadata", "_name", "_reentered", "_user_timing")
+    __slots__ = ("_kind", "_metadata", "_name", "_reentered")
 
     _reentered: bool
     """Entered other than by the first entry that opened a span: while tracing
@@ -215,7 +214,7 @@ class SpanScope(SpanHandle):
     _kind: SpanKind
     _name: str
     _metadata: dict[str, JsonValue]
-    _user_timing: bool
+    _user_timing: ClassVar[bool] = False
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -441,6 +440,21 @@ class SpanScope(SpanHandle):
         return f"<{what} {self._kind.value} {self._name!r}>"
 
 
+# The scopes span() and timed() make: created by a plain class call, the cheapest
+# way to make an object (these take no arguments; span() and timed() fill them in).
+@final
+class _Scope(SpanScope):
+    __slots__ = ()
+    __init__ = object.__init__
+
+
+@final
+class _TimedScope(SpanScope):
+    __slots__ = ()
+    __init__ = object.__init__
+    _user_timing = True
+
+
 # The handle of every span() entered while tracing is off: span_id 0, all no-ops.
 _OFF: SpanHandle = _new(SpanHandle)
 _OFF.span_id = 0
@@ -548,11 +562,11 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     if metadata:
         metadata = _checked_metadata("span", metadata)
     # Built here rather than by a helper: one call less on every span() block.
-    scope = _new(SpanScope)
+    scope: SpanScope = _Scope()
     scope._kind = kind
     scope._name = name
     scope._metadata = metadata
-    scope._user_timing = scope._reentered = False
+    scope._reentered = False
     scope.span_id = 0
     return scope
 
@@ -565,11 +579,10 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     """
     if name.__class__ is not str:
         name = _checked_name("timed", name)
-    scope = _new(SpanScope)
+    scope: SpanScope = _TimedScope()
     scope._kind = SpanKind.USER_TIMING
     scope._name = name
     scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
-    scope._user_timing = True
     scope._reentered = False
     scope.span_id = 0
     return scope
