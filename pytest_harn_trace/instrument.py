@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, ClassVar, ParamSpec, TypeAlias, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, cast, final
 
 from pytest_harn_trace import clock as _clock
 from pytest_harn_trace import collector as _collector
@@ -206,7 +206,7 @@ class SpanScope(SpanHandle):
     own, and calling ``set`` on the scope then says so.
     """
 
-    __slots__ = ("_kind", "_metadata", "_name", "_reentered")
+    __slots__ = ("_kind", "_metadata", "_name", "_reentered", "_user_timing")
 
     _reentered: bool
     """Entered other than by the first entry that opened a span: while tracing
@@ -214,7 +214,7 @@ class SpanScope(SpanHandle):
     _kind: SpanKind
     _name: str
     _metadata: dict[str, JsonValue]
-    _user_timing: ClassVar[bool] = False
+    _user_timing: bool
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -440,19 +440,17 @@ class SpanScope(SpanHandle):
         return f"<{what} {self._kind.value} {self._name!r}>"
 
 
-# The scopes span() and timed() make: created by a plain class call, the cheapest
-# way to make an object (these take no arguments; span() and timed() fill them in).
+# The scopes span() and timed() make: made by a plain class call, the cheapest
+# way to make an object (it takes no arguments; span() and timed() fill it in).
 @final
 class _Scope(SpanScope):
     __slots__ = ()
-    __init__ = object.__init__
+    if TYPE_CHECKING:
 
+        def __init__(self) -> None: ...
 
-@final
-class _TimedScope(SpanScope):
-    __slots__ = ()
-    __init__ = object.__init__
-    _user_timing = True
+    else:
+        __init__ = object.__init__
 
 
 # The handle of every span() entered while tracing is off: span_id 0, all no-ops.
@@ -546,7 +544,8 @@ def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonV
 def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     """Open a span of ``kind`` named ``name`` with ``metadata``, around a block or a function.
 
-    No-op (the handle's ``span_id`` is 0) while tracing is disabled.
+    No-op (the handle's ``span_id`` is 0) while tracing is disabled; then calls
+    without metadata may return the same scope, which is safe to enter anywhere.
 
     Args:
         kind: A :class:`SpanKind` or its name (``"llm_call"``).
@@ -561,13 +560,39 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
         name = _checked_name("span", name)
     if metadata:
         metadata = _checked_metadata("span", metadata)
+    elif not _collector._enabled:
+        # With tracing off, calls without metadata share a scope, so an untraced block
+        # makes no object; a scope can be entered any number of times, and is handed
+        # out again only while none of its entries has opened a span.
+        shared = _off_scopes.get(name)
+        if shared is None or shared._kind is not kind or shared.span_id:
+            shared = _share_off_scope(kind, name, metadata)
+        return shared
     # Built here rather than by a helper: one call less on every span() block.
-    scope: SpanScope = _Scope()
+    scope = _Scope()
     scope._kind = kind
     scope._name = name
     scope._metadata = metadata
-    scope._reentered = False
+    scope._user_timing = scope._reentered = False
     scope.span_id = 0
+    return scope
+
+
+# The scopes span() hands out while tracing is off, by name; bounded, for code
+# that makes up names as it goes (names beyond get a scope per call).
+_off_scopes: dict[str, SpanScope] = {}
+_OFF_SCOPES_MAX = 1024
+
+
+def _share_off_scope(kind: SpanKind, name: str, metadata: dict[str, JsonValue]) -> SpanScope:
+    scope = _Scope()
+    scope._kind = kind
+    scope._name = name
+    scope._metadata = metadata
+    scope._user_timing = scope._reentered = False
+    scope.span_id = 0
+    if name in _off_scopes or len(_off_scopes) < _OFF_SCOPES_MAX:
+        _off_scopes[name] = scope
     return scope
 
 
@@ -579,10 +604,11 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     """
     if name.__class__ is not str:
         name = _checked_name("timed", name)
-    scope: SpanScope = _TimedScope()
+    scope = _Scope()
     scope._kind = SpanKind.USER_TIMING
     scope._name = name
     scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
+    scope._user_timing = True
     scope._reentered = False
     scope.span_id = 0
     return scope

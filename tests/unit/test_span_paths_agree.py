@@ -202,6 +202,9 @@ class Env:
     auto_advance_ms: int
     sink: bool
     prelude: str  # what is on the active-span stack before the program runs
+    # span() scopes made while tracing is off, as at import time: those without
+    # metadata are shared ones, entered once tracing is on
+    scopes_made_off: bool
 
 
 PRELUDES: dict[str, list[Op]] = {
@@ -273,6 +276,7 @@ class World:
         self.clock = MockClock.at_wall_ms(WALL, auto_advance_ms=env.auto_advance_ms)
         self.guard: ClockOverride | None = None
         self.sink = Sink() if env.sink else None
+        self.scopes_made_off = env.scopes_made_off
 
     def toggle_clock(self) -> None:
         if self.guard is None:
@@ -375,21 +379,29 @@ def ended_early(blocks: Sequence[Item]) -> set[int]:
 class Scopes:
     """One ``span()`` scope for blocks that look alike, entered again, maybe while open."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: World) -> None:
         self._made: dict[int, SpanScope] = {}
+        self._made_off = world.scopes_made_off
 
     def get(self, block: Block, share: bool = True) -> SpanScope:
         if not share:
-            return span(block.kind, block.name, **block.initial)
+            return self._make(block)
         if block.scope not in self._made:
-            self._made[block.scope] = span(block.kind, block.name, **block.initial)
+            self._made[block.scope] = self._make(block)
         return self._made[block.scope]
+
+    def _make(self, block: Block) -> SpanScope:
+        was_enabled = swap_enabled(not self._made_off)
+        try:
+            return span(block.kind, block.name, **block.initial)
+        finally:
+            swap_enabled(was_enabled)
 
 
 def run_with_blocks(blocks: Sequence[Item]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, SpanHandle]] = []
-        scopes = Scopes()
+        scopes = Scopes(world)
         # A scope entered twice finds the span to end on exit by its own open spans, so
         # an entry whose span ended early would end an outer entry's: those get their own.
         unshared = ended_early(blocks)
@@ -432,7 +444,7 @@ def run_with_blocks(blocks: Sequence[Item]) -> Runner:
 def run_decorated(blocks: Sequence[Item]) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         enclosing: list[tuple[int, int]] = []
-        scopes = Scopes()
+        scopes = Scopes(world)
 
         def run_item(item: Item) -> None:
             if isinstance(item, Block):
@@ -475,7 +487,7 @@ def run_async(blocks: Sequence[Item], *, decorated: bool) -> Runner:
     def run(world: World, ids: list[tuple[int, int]]) -> None:
         # The block, its span id and, in an ``async with``, its handle.
         enclosing: list[tuple[int, int, SpanHandle | None]] = []
-        scopes = Scopes()
+        scopes = Scopes(world)
         unshared = set() if decorated else ended_early(blocks)
 
         async def run_body(block: Block, own: int, handle: SpanHandle | None) -> None:
@@ -724,6 +736,7 @@ envs = st.builds(
     auto_advance_ms=st.sampled_from([0, 0, 3]),
     sink=st.booleans(),
     prelude=st.sampled_from(sorted(PRELUDES)),
+    scopes_made_off=st.booleans(),
 )
 tags = st.sampled_from([0, 0, 0, 1])
 
