@@ -22,6 +22,10 @@ span with one key, and an inner span with one key inside it, repeated
 - with tracing **off** (what instrumented code costs in production):
   ``off: with span()+set`` (the same block) and ``off: span_start``
   (``span_start`` alone, one call per span).
+- the pure-Python floors of those two: ``floor: no-op with+set`` (a function of
+  ``span``'s signature returning a ready object whose ``__enter__``,
+  ``__exit__`` and ``set`` do nothing) and ``floor: empty call`` (a function
+  that returns 0): no untraced API can cost less than these in Python.
 
 With ``--baseline DIR`` (a checkout of another version of this package, for
 example made with ``git worktree add --detach /tmp/old <commit>``), part 1
@@ -69,7 +73,14 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from types import TracebackType
 
-from span_runners import WORKER_CONTENDERS, GcClock, Runner, make_runners, time_run
+from span_runners import (
+    WORKER_CONTENDERS,
+    GcClock,
+    Runner,
+    make_floor_runners,
+    make_runners,
+    time_run,
+)
 
 import pytest_harn_trace
 from pytest_harn_trace import (
@@ -377,6 +388,8 @@ def bench_spans(
             records=False,
         )
     )
+    for label, run in make_floor_runners().items():
+        contenders.append(Contender(label, run, lambda: 0, lambda: None, [], records=False))
     # A contender and its baseline counterpart, if any, run back to back.
     groups: list[list[Contender | BaselineContender]] = [[contender] for contender in contenders]
     if baseline is not None:
@@ -462,8 +475,17 @@ def bench_spans(
         f"{paired('off: with span()+set', 'with span()+set'):5.2f}x   (target <= 0.2x)"
     )
     print(
+        f"  off / no-op floor, with span()+set: {off / medians['floor: no-op with+set']:6.2f}x"
+        f"   paired {paired('off: with span()+set', 'floor: no-op with+set'):5.2f}x"
+    )
+    print(
         f"  off: span_start per call:           {medians['off: span_start']:6.0f} ns "
         "(target < 50 ns)"
+    )
+    print(
+        f"  off: span_start / empty call:       "
+        f"{medians['off: span_start'] / medians['floor: empty call']:6.2f}x   paired "
+        f"{paired('off: span_start', 'floor: empty call'):5.2f}x"
     )
     print(f"  module functions / floor:           {module / floor:6.1f}x")
     print(f"  with span()+set / floor:            {with_set / floor:6.1f}x")

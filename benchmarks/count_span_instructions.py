@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from span_runners import WORKER_CONTENDERS, make_runners
+from span_runners import WORKER_CONTENDERS, make_floor_runners, make_runners
 
 
 def run_workload(label: str, pairs: int) -> int:
@@ -41,7 +41,7 @@ def run_workload(label: str, pairs: int) -> int:
     import pytest_harn_trace as package
     from pytest_harn_trace import collector as collector_module
 
-    runners = make_runners(package, collector_module)
+    runners = {**make_runners(package, collector_module), **make_floor_runners()}
     with package.use_collector(package.SpanCollector()) as collector:
         package.set_tracing_enabled(True)  # the "off:" contenders switch it off themselves
         runners[label](pairs)
@@ -86,10 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workload is not None:
         label, pairs = args.workload[0], int(args.workload[1])
-        if label not in WORKER_CONTENDERS:
+        if label not in (*WORKER_CONTENDERS, *FLOORS):
             parser.error(f"--workload {label!r}: not one of {', '.join(WORKER_CONTENDERS)}")
         spans = run_workload(label, pairs)
-        expected = 0 if label.startswith("off:") else 2 * pairs
+        expected = 0 if label.startswith(("off:", "floor:")) else 2 * pairs
         if spans != expected:
             raise SystemExit(f"{label} recorded {spans} spans, expected {expected}")
         return 0
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     baseline: Path | None = args.baseline
     if baseline is not None and not (baseline / "pytest_harn_trace" / "collector.py").is_file():
         parser.error(f"--baseline {baseline}: no pytest_harn_trace/collector.py there")
-    labels = WORKER_CONTENDERS
+    labels: tuple[str, ...] = WORKER_CONTENDERS
     if args.quick:
         args.pairs = 100
         labels = ("module functions", "with span()+set")
@@ -121,9 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             before = per_span(label, args.pairs, old, old_empty)
             row += f" {before:>9,.0f} {now / before:>14.2f}x"
         print(row)
+    if not args.quick:
+        for label in FLOORS:  # the package plays no part: counted once
+            counts[label] = per_span(label, args.pairs, here, empty)
+            print(f"  {label:<24} {counts[label]:>9,.0f}")
     ratio = counts["with span()+set"] / counts["module functions"]
     print(f"  with span()+set / module functions: {ratio:.2f}x   (target <= 1.3x)")
+    if not args.quick:
+        off, on = counts["off: with span()+set"], counts["with span()+set"]
+        print(f"  off / on, with span()+set:          {off / on:.2f}x   (target <= 0.2x)")
+        print(f"  off / no-op floor, with span()+set: {off / counts['floor: no-op with+set']:.2f}x")
+        start = counts["off: span_start"] / counts["floor: empty call"]
+        print(f"  off: span_start / empty call:       {start:.2f}x")
     return 0
+
+
+# Pure-Python floors for the tracing-off contenders (span_runners.make_floor_runners).
+FLOORS = ("floor: no-op with+set", "floor: empty call")
 
 
 if __name__ == "__main__":

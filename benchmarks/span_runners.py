@@ -152,6 +152,64 @@ def make_runners(package: ModuleType, collector_module: ModuleType) -> dict[str,
     return runners
 
 
+class _NoopScope:
+    """A ``with`` target whose every method does nothing: the floor for an untraced block."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NoopScope:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def set(self, key: str, value: object) -> None:
+        return None
+
+
+_NOOP_SCOPE = _NoopScope()
+
+
+def _noop_span(kind: object, name: str, /, **metadata: object) -> _NoopScope:
+    return _NOOP_SCOPE
+
+
+def _noop_start(kind: object, name: str) -> int:
+    return 0
+
+
+def make_floor_runners() -> dict[str, Runner]:
+    """The least any pure-Python API costs for what the ``off:`` contenders do, by label.
+
+    ``floor: no-op with+set`` is ``off: with span()+set`` against a function of
+    the same signature returning a ready object with no-op ``__enter__``,
+    ``__exit__`` and ``set``; ``floor: empty call`` is ``off: span_start``
+    against a function that only returns 0. They record nothing.
+    """
+
+    def run_noop_with_set(pairs: int) -> int:
+        kind = "fn_call"
+        make = _noop_span
+        began = _perf_ns()
+        for _ in range(pairs):
+            with make(kind, "outer") as outer:
+                outer.set("key", 1)
+                with make(kind, "inner") as inner:
+                    inner.set("key", 1)
+        return _perf_ns() - began
+
+    def run_empty_call(pairs: int) -> int:
+        kind = "fn_call"
+        start = _noop_start
+        began = _perf_ns()
+        for _ in range(pairs):
+            start(kind, "outer")
+            start(kind, "inner")
+        return _perf_ns() - began
+
+    return {"floor: no-op with+set": run_noop_with_set, "floor: empty call": run_empty_call}
+
+
 def serve() -> int:
     """Answer the parent's requests on stdin/stdout until stdin closes (see the module doc)."""
     import pytest_harn_trace as package
