@@ -95,7 +95,7 @@ class SpanHandle:
                 record[_METADATA][key] = value
             elif getattr(self, "_reentered", False):
                 raise _not_a_handle(self, "set")
-        elif self is not _OFF:
+        else:
             raise _not_a_handle(self, "set")
 
     def update(self, metadata: Mapping[str, object], /) -> None:
@@ -118,7 +118,7 @@ class SpanHandle:
             if span_id not in self._collector._open and getattr(self, "_reentered", False):
                 raise _not_a_handle(self, "update")
             self._collector._add_checked_metadata(span_id, checked)
-        elif self is not _OFF:
+        else:
             raise _not_a_handle(self, "update")
 
     def set_usage(self, usage: LlmCallUsage) -> None:
@@ -130,15 +130,13 @@ class SpanHandle:
             self._collector._add_checked_metadata(
                 span_id, _usage_metadata(usage, "SpanHandle.set_usage", span_id)
             )
-        elif self is not _OFF:
+        else:
             raise _not_a_handle(self, "set_usage")
 
     def event(self, name: str, **attributes: object) -> bool:
         """Record a named checkpoint; returns whether it was attached."""
         if not self.span_id:
-            if self is not _OFF:
-                raise _not_a_handle(self, "event")
-            return False
+            raise _not_a_handle(self, "event")
         if self._collector.record_event(self.span_id, name, attributes):
             return True
         if getattr(self, "_reentered", False):
@@ -148,9 +146,7 @@ class SpanHandle:
     def link(self) -> SpanLink | None:
         """Return a link to this span while it is open, for ``span_start_with_links``."""
         if not self.span_id:
-            if self is not _OFF:
-                raise _not_a_handle(self, "link")
-            return None
+            raise _not_a_handle(self, "link")
         link = self._collector.span_link(self.span_id)
         if link is None and getattr(self, "_reentered", False):
             raise _not_a_handle(self, "link")
@@ -453,8 +449,32 @@ class _Scope(SpanScope):
         __init__ = object.__init__
 
 
-# The handle of every span() entered while tracing is off: span_id 0, all no-ops.
-_OFF: SpanHandle = _new(SpanHandle)
+@final
+class _OffHandle(SpanHandle):
+    """The handle of every ``span()`` entered while tracing is off: ``span_id`` 0.
+
+    Its methods do nothing and check nothing, so untraced code pays only for the call.
+    """
+
+    __slots__ = ()
+
+    def set(self, key: str, value: object) -> None:
+        return None
+
+    def update(self, metadata: Mapping[str, object], /) -> None:
+        return None
+
+    def set_usage(self, usage: LlmCallUsage) -> None:
+        return None
+
+    def event(self, name: str, **attributes: object) -> bool:
+        return False
+
+    def link(self) -> SpanLink | None:
+        return None
+
+
+_OFF: SpanHandle = _new(_OffHandle)
 _OFF.span_id = 0
 
 # What a scope's first span came from, once that span's block has exited: no

@@ -15,6 +15,7 @@ import weakref
 import pytest
 
 from pytest_harn_trace import (
+    LlmCallUsage,
     SpanCollector,
     SpanKind,
     SpanScope,
@@ -52,6 +53,7 @@ def test_with_tracing_off_every_span_block_is_a_noop(tracing_off):
         assert first.span_id == second.span_id == 0
         first.set("k", object())
         first.update({"k": object()})
+        first.set_usage(LlmCallUsage("gpt-4", "openai", input_tokens=1))
         assert first.event("e") is False
         assert first.link() is None
     assert span_start("fn_call", "f") == 0
@@ -342,6 +344,7 @@ def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tra
     [
         (lambda scope: scope.set("k", 1), "set"),
         (lambda scope: scope.update({"k": 1}), "update"),
+        (lambda scope: scope.set_usage(LlmCallUsage("m", "p")), "set_usage"),
         (lambda scope: scope.event("e"), "event"),
         (lambda scope: scope.link(), "link"),
     ],
