@@ -50,8 +50,9 @@ R = TypeVar("R")
 _active_spans = _collector._active_spans
 _bound = _collector._bound
 
-# SpanHandle and SpanScope refuse direct construction: they are made here,
-# without their ``__init__``, by span() and timed(), which check every argument.
+# SpanHandle and SpanScope refuse direct construction: handles are made here
+# without their ``__init__``, and scopes by span() and timed() as the private
+# _Scope; span() and timed() check every argument.
 _new = object.__new__
 
 
@@ -605,12 +606,7 @@ _OFF_SCOPES_MAX = 1024
 
 
 def _share_off_scope(kind: SpanKind, name: str, metadata: dict[str, JsonValue]) -> SpanScope:
-    scope = _Scope()
-    scope._kind = kind
-    scope._name = name
-    scope._metadata = metadata
-    scope._user_timing = scope._reentered = False
-    scope.span_id = 0
+    scope = _make_scope(kind, name, metadata, user_timing=False)
     if name in _off_scopes or len(_off_scopes) < _OFF_SCOPES_MAX:
         _off_scopes[name] = scope
     return scope
@@ -624,11 +620,19 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     """
     if name.__class__ is not str:
         name = _checked_name("timed", name)
+    metadata = _checked_metadata("timed", attributes) if attributes else attributes
+    return _make_scope(SpanKind.USER_TIMING, name, metadata, user_timing=True)
+
+
+def _make_scope(
+    kind: SpanKind, name: str, metadata: dict[str, JsonValue], *, user_timing: bool
+) -> SpanScope:
+    """A fresh scope of checked arguments (span() makes its own inline, one call less)."""
     scope = _Scope()
-    scope._kind = SpanKind.USER_TIMING
+    scope._kind = kind
     scope._name = name
-    scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
-    scope._user_timing = True
+    scope._metadata = metadata
+    scope._user_timing = user_timing
     scope._reentered = False
     scope.span_id = 0
     return scope
