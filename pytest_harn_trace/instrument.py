@@ -565,8 +565,7 @@ def _checked_metadata(func: str, metadata: dict[str, object]) -> dict[str, JsonV
 def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     """Open a span of ``kind`` named ``name`` with ``metadata``, around a block or a function.
 
-    No-op (the handle's ``span_id`` is 0) while tracing is disabled; then calls
-    without metadata may return the same scope, which is safe to enter anywhere.
+    No-op (the handle's ``span_id`` is 0) while tracing is disabled.
 
     Args:
         kind: A :class:`SpanKind` or its name (``"llm_call"``).
@@ -581,14 +580,6 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
         name = _checked_name("span", name)
     if metadata:
         metadata = _checked_metadata("span", metadata)
-    elif not _collector._enabled:
-        # With tracing off, calls without metadata share a scope, so an untraced block
-        # makes no object; a scope can be entered any number of times, and is handed
-        # out again only while none of its entries has opened a span.
-        shared = _off_scopes.get(name)
-        if shared is None or shared._kind is not kind or shared.span_id:
-            shared = _share_off_scope(kind, name, metadata)
-        return shared
     # Built here rather than by a helper: one call less on every span() block.
     scope = _Scope()
     scope._kind = kind
@@ -596,19 +587,6 @@ def span(kind: SpanKind | str, name: str, /, **metadata: object) -> SpanScope:
     scope._metadata = metadata
     scope._user_timing = scope._reentered = False
     scope.span_id = 0
-    return scope
-
-
-# The scopes span() hands out while tracing is off, by name; bounded, for code
-# that makes up names as it goes (names beyond get a scope per call).
-_off_scopes: dict[str, SpanScope] = {}
-_OFF_SCOPES_MAX = 1024
-
-
-def _share_off_scope(kind: SpanKind, name: str, metadata: dict[str, JsonValue]) -> SpanScope:
-    scope = _make_scope(kind, name, metadata, user_timing=False)
-    if name in _off_scopes or len(_off_scopes) < _OFF_SCOPES_MAX:
-        _off_scopes[name] = scope
     return scope
 
 
@@ -620,19 +598,11 @@ def timed(name: str, /, **attributes: object) -> SpanScope:
     """
     if name.__class__ is not str:
         name = _checked_name("timed", name)
-    metadata = _checked_metadata("timed", attributes) if attributes else attributes
-    return _make_scope(SpanKind.USER_TIMING, name, metadata, user_timing=True)
-
-
-def _make_scope(
-    kind: SpanKind, name: str, metadata: dict[str, JsonValue], *, user_timing: bool
-) -> SpanScope:
-    """A fresh scope of checked arguments (span() makes its own inline, one call less)."""
     scope = _Scope()
-    scope._kind = kind
+    scope._kind = SpanKind.USER_TIMING
     scope._name = name
-    scope._metadata = metadata
-    scope._user_timing = user_timing
+    scope._metadata = _checked_metadata("timed", attributes) if attributes else attributes
+    scope._user_timing = True
     scope._reentered = False
     scope.span_id = 0
     return scope

@@ -17,7 +17,6 @@ import pytest
 from pytest_harn_trace import (
     LlmCallUsage,
     SpanCollector,
-    SpanKind,
     SpanScope,
     current_span_id,
     instrument,
@@ -94,58 +93,45 @@ def test_a_scope_entered_off_then_on_records_only_the_traced_entry(tracing_off):
     assert [s.span_id for s in tracing_off.spans()] == [handle.span_id]
 
 
-def test_with_tracing_off_span_without_metadata_hands_out_one_scope_per_name_and_kind(
+def test_scopes_made_alike_while_tracing_is_off_stay_apart_in_interleaved_generators(
     tracing_off,
 ):
-    shared = span("tool_call", "search")
-    assert span(SpanKind.TOOL_CALL, "search") is shared
-    assert span("llm_call", "search") is not shared  # another kind
-    assert span("tool_call", "search", q="x") is not span("tool_call", "search", q="x")
-    set_tracing_enabled(True)
-    assert span("tool_call", "search") is not span("tool_call", "search")
+    # Two stages whose scopes were made at setup, while tracing was off, stepped in turn
+    # in one context: each exit must end its own stage's span, whatever the order.
+    def stage(scope: SpanScope, label: str, fail: bool):
+        with scope as handle:
+            handle.set("stage", label)
+            yield
+            if fail:
+                raise RuntimeError(f"{label} broke")
+            handle.set("done", True)
+            yield
 
-
-def test_a_shared_scope_records_every_block_once_tracing_is_on(tracing_off):
-    outer, inner = span("step", "s"), span("step", "s")  # one scope
-    with outer:  # while off
-        pass
+    first, second = span("step", "stage"), span("step", "stage")
     set_tracing_enabled(True)
-    with outer as first:
-        first.set("k", 1)
-        with inner as second:
-            second.set("k", 2)
-    with inner as third:
-        pass
-    spans = tracing_off.spans()
-    assert [(s.span_id, s.parent_id, s.metadata) for s in spans] == [
-        (second.span_id, first.span_id, {"k": 2}),
-        (first.span_id, None, {"k": 1}),
-        (third.span_id, None, {}),
+    a, b = stage(first, "a", fail=True), stage(second, "b", fail=False)
+    next(a)
+    next(b)
+    with pytest.raises(RuntimeError, match="a broke"):
+        next(a)
+    next(b)
+    b.close()
+    assert [s.metadata for s in tracing_off.spans()] == [
+        {"stage": "a", "status": "error", "error": "RuntimeError: a broke"},
+        {"stage": "b", "done": True, "status": "error", "error": "GeneratorExit"},
     ]
+    assert tracing_off.open_spans() == []
 
 
-def test_a_shared_scope_whose_entry_opened_a_span_is_not_handed_out_again(tracing_off):
-    first = span("step", "s")
+def test_an_untraced_block_elsewhere_leaves_a_module_level_scope_its_first_block(tracing_off):
+    export = span("pipeline", "export")  # as at import, with tracing off
+    with span("pipeline", "export"):  # other code, untraced
+        pass
     set_tracing_enabled(True)
-    with first as handle:
-        swap_enabled(False)
-        assert span("step", "s") is not first  # its block is open
-        swap_enabled(True)
-    swap_enabled(False)
-    second = span("step", "s")
-    assert second is not first  # it was the handle of a block
-    assert span("step", "s") is second
-    assert [s.span_id for s in tracing_off.spans()] == [handle.span_id]
-
-
-def test_the_scopes_shared_while_tracing_is_off_are_bounded(tracing_off, monkeypatch):
-    monkeypatch.setattr(instrument, "_off_scopes", {})
-    monkeypatch.setattr(instrument, "_OFF_SCOPES_MAX", 2)
-    a, b = span("step", "a"), span("step", "b")
-    assert span("step", "c") is not span("step", "c")  # no room: a scope per call
-    assert span("step", "a") is a
-    assert span("step", "b") is b
-    assert list(instrument._off_scopes) == ["a", "b"]
+    with export as handle:
+        assert handle is export
+        export.set("rows", 2)
+    assert [(s.name, s.metadata) for s in tracing_off.spans()] == [("export", {"rows": 2})]
 
 
 # -- exact types fast, everything else through the full check ------------------------------
