@@ -82,7 +82,7 @@ class SpanHandle:
     def set(self, key: str, value: object) -> None:
         """Set metadata ``key`` to a JSON ``value`` while the span is open."""
         span_id = self.span_id
-        if span_id:
+        if span_id > 0:
             # Only a key or value of another type than the plain ones needs the full check.
             if key.__class__ is not str:
                 key = check_key(key, "SpanHandle.set", span_id)
@@ -105,7 +105,7 @@ class SpanHandle:
         Nothing is set when any key or value is refused.
         """
         span_id = self.span_id
-        if span_id:
+        if span_id > 0:
             func = "SpanHandle.update"
             if not isinstance(metadata, Mapping):
                 raise TypeError(
@@ -125,7 +125,7 @@ class SpanHandle:
     def set_usage(self, usage: LlmCallUsage) -> None:
         """Record an LLM call's token and cost ``usage`` under Harn's metadata keys."""
         span_id = self.span_id
-        if span_id:
+        if span_id > 0:
             if span_id not in self._collector._open and getattr(self, "_reentered", False):
                 raise _not_a_handle(self, "set_usage")
             self._collector._add_checked_metadata(
@@ -136,7 +136,7 @@ class SpanHandle:
 
     def event(self, name: str, **attributes: object) -> bool:
         """Record a named checkpoint; returns whether it was attached."""
-        if not self.span_id:
+        if self.span_id <= 0:
             raise _not_a_handle(self, "event")
         if self._collector.record_event(self.span_id, name, attributes):
             return True
@@ -146,7 +146,7 @@ class SpanHandle:
 
     def link(self) -> SpanLink | None:
         """Return a link to this span while it is open, for ``span_start_with_links``."""
-        if not self.span_id:
+        if self.span_id <= 0:
             raise _not_a_handle(self, "link")
         link = self._collector.span_link(self.span_id)
         if link is None and getattr(self, "_reentered", False):
@@ -191,6 +191,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+@final
 class SpanScope(SpanHandle):
     """A span to open on ``with`` entry or around each call of a decorated function.
 
@@ -439,8 +440,9 @@ class SpanScope(SpanHandle):
 
 # The scopes span() and timed() make: made by a plain class call, the cheapest
 # way to make an object (it takes no arguments; span() and timed() fill it in).
+# SpanScope stays final for users: nothing else subclasses it.
 @final
-class _Scope(SpanScope):
+class _Scope(SpanScope):  # type: ignore[misc]
     __slots__ = ()
     if TYPE_CHECKING:
 
@@ -448,6 +450,9 @@ class _Scope(SpanScope):
 
     else:
         __init__ = object.__init__
+
+
+_Scope.__name__ = "SpanScope"  # what messages name ("got SpanScope"); pickled by __qualname__
 
 
 @final
@@ -475,6 +480,7 @@ class _OffHandle(SpanHandle):
         return None
 
 
+_OffHandle.__name__ = "SpanHandle"  # as _Scope's
 _OFF: SpanHandle = _new(_OffHandle)
 _OFF.span_id = 0
 

@@ -11,7 +11,7 @@ import asyncio
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest_harn_trace as pht
 from pytest_harn_trace import (
@@ -245,6 +245,12 @@ def otel_api() -> list[Span]:
     wired: TracerProvider = otel.attach(otel.tracer_provider())
     assert wired is otel.tracer_provider()
     return otel.spans_from_otel(exporter.get_finished_spans())
+
+
+if TYPE_CHECKING:
+    # SpanScope is final: mypy must refuse a subclass (the ignore would be unused otherwise).
+    class MyScope(SpanScope):  # type: ignore[misc]
+        pass
 
 
 def main() -> None:

@@ -325,7 +325,7 @@ def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tra
     assert tracing.open_spans() == []
 
 
-@pytest.mark.parametrize(
+handle_methods = pytest.mark.parametrize(
     ("call", "method"),
     [
         (lambda scope: scope.set("k", 1), "set"),
@@ -335,6 +335,9 @@ def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tra
         (lambda scope: scope.link(), "link"),
     ],
 )
+
+
+@handle_methods
 def test_handle_methods_on_a_scope_never_entered_say_to_use_the_handle(tracing, call, method):
     with pytest.raises(TypeError) as info:
         call(span("step", "x"))
@@ -343,6 +346,28 @@ def test_handle_methods_on_a_scope_never_entered_say_to_use_the_handle(tracing, 
         "`with span('step', 'x') as handle:` gives"
     )
     assert tracing.spans() == []
+
+
+@handle_methods
+def test_handle_methods_on_a_scope_first_entered_untraced_say_to_use_the_handle(
+    tracing_off, call, method
+):
+    scope = span("step", "x")
+    with scope:
+        pass
+    set_tracing_enabled(True)
+    with scope as handle, pytest.raises(TypeError) as info:
+        call(scope)
+    assert str(info.value).startswith(f"<span step 'x'> has no open span to {method}: ")
+    assert [s.span_id for s in tracing_off.spans()] == [handle.span_id]
+
+
+def test_messages_name_the_public_classes(tracing_off):
+    with pytest.raises(TypeError, match=r"span_end: .*, got SpanScope$"):
+        span_end(span("step", "x"))  # type: ignore[arg-type]
+    with span("step", "x") as handle, pytest.raises(TypeError, match="SpanHandle is not a JSON"):
+        set_tracing_enabled(True)
+        span_set_metadata(span_start("step", "y"), "k", handle)
 
 
 def test_a_nested_reentry_whose_span_was_ended_early_leaves_the_outer_span_open(tracing):
