@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 import pytest
@@ -194,7 +195,7 @@ def test_decorated_async_function(tracing):
     async def broken():
         raise TimeoutError("slow")
 
-    assert asyncio.iscoroutinefunction(ask)
+    assert inspect.iscoroutinefunction(ask)
     assert asyncio.run(ask("hi")) == "HI"
     with pytest.raises(TimeoutError):
         asyncio.run(broken())
