@@ -110,6 +110,14 @@ def test_span_path_profile_runs() -> None:
     assert "Primitive operations" in stdout
 
 
+def test_scope_claim_stress_records_every_entry_of_scopes_threads_enter_at_once() -> None:
+    # Exits 1 when two threads both took one scope as their handle, or a span went missing.
+    stdout = run_quick("stress_scope_claim.py")
+    assert "20 rounds x 50 fresh scopes x 2 threads = 2000 entries" in stdout
+    assert "spans recorded: 2000 (expected 2000), still open: 0" in stdout
+    assert stdout.splitlines()[-1] == "all entries recorded correctly"
+
+
 def test_virtual_time_benchmark_runs() -> None:
     stdout = run_quick("bench_virtual_time.py")
     assert "60 x sleep(1)" in stdout
