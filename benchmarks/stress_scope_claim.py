@@ -9,7 +9,9 @@ counts:
 - double claims: scopes whose handle was the scope itself in more than one
   thread (each such thread believes it is the first entry);
 - what the trace shows: spans missing or still open, spans whose metadata
-  does not name their own span id or thread, duplicate span ids.
+  does not name their own span id, spans sharing one metadata dict,
+  duplicate span ids;
+- exceptions raised inside the blocks (a handle call on a mis-claimed scope).
 
 Usage (a free-threaded build, GIL off; under the GIL no double claim can happen)::
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import sys
 import threading
 import time
@@ -51,6 +54,7 @@ def main() -> int:
     scopes: list[SpanScope] = []
     # claimed[t] lists, per round, the scope indexes thread t got as its own handle.
     claimed: list[list[int]] = [[] for _ in range(args.threads)]
+    errors: list[str] = []  # exceptions raised inside the threads' blocks
     stop = False
 
     def work(index: int) -> None:
@@ -60,11 +64,14 @@ def main() -> int:
             if stop:
                 return
             for position, scope in enumerate(scopes):
-                with scope as handle:
-                    if handle is scope:
-                        mine.append(position)
-                    handle.set("thread", index)
-                    handle.set("span", handle.span_id)
+                try:
+                    with scope as handle:
+                        if handle is scope:
+                            mine.append(position)
+                        handle.set("thread", index)
+                        handle.set("span", handle.span_id)
+                except Exception as exc:  # a mis-claimed scope may refuse its handle's calls
+                    errors.append(f"{type(exc).__name__}: {exc}")
             done.wait()
 
     double_claims = 0
@@ -85,7 +92,8 @@ def main() -> int:
                 double_claims += sum(1 for n in counts.values() if n > 1)
         finally:
             stop = True
-            start.wait()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                start.wait()
             for worker in workers:
                 worker.join()
             set_tracing_enabled(False)
@@ -106,6 +114,9 @@ def main() -> int:
     print(f"spans whose 'span' metadata is not their own id: {wrong_span}")
     print(f"spans sharing a metadata dict with another span: {shared_metadata}")
     print(f"duplicate span ids: {sum(n - 1 for n in ids.values() if n > 1)}")
+    print(f"exceptions raised inside blocks: {len(errors)}")
+    if errors:
+        print(f"  first: {errors[0]}")
     bad = (
         double_claims
         or len(spans) != expected
@@ -113,6 +124,7 @@ def main() -> int:
         or wrong_span
         or shared_metadata
         or len(ids) != len(spans)
+        or errors
     )
     print("MIS-RECORDED" if bad else "all entries recorded correctly")
     return 1 if bad else 0
