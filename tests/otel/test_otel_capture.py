@@ -197,7 +197,8 @@ def test_thread_without_the_context_starts_a_root_and_with_it_nests(
             pass
 
     with tracer.start_as_current_span("main"):
-        bare = threading.Thread(target=work, args=("bare",))
+        # An empty context, as a bare thread has (on free-threaded builds it inherits one).
+        bare = threading.Thread(target=contextvars.Context().run, args=(work, "bare"))
         bare.start()
         bare.join()
         context = contextvars.copy_context()

@@ -340,6 +340,7 @@ def test_node(trace):
 def test_span_that_lost_its_parent_in_a_bare_thread_is_reported_as_moved(pytester):
     pytester.makepyfile(
         '''
+import contextvars
 import threading
 
 from pytest_harn_trace import span
@@ -352,7 +353,8 @@ def call_tool():
 
 def test_agent(trace, mock_clock):
     with span("pipeline", "main"):
-        worker = threading.Thread(target=call_tool)
+        # An empty context, as a bare thread has (on free-threaded builds it inherits one).
+        worker = threading.Thread(target=contextvars.Context().run, args=(call_tool,))
         worker.start()
         worker.join()
     trace.assert_tree("""

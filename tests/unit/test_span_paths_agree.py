@@ -857,10 +857,11 @@ def test_a_span_started_in_one_thread_can_end_in_another(tracing: SpanCollector,
 
     def worker() -> None:
         in_thread["ended"] = end(child)
-        # A plain thread starts with no active span: its span is a root.
+        # A thread with an empty context has no active span: its span is a root.
         in_thread["started"] = start("tool_call", "from thread")
 
-    thread = threading.Thread(target=worker)
+    # Empty, as a plain thread's is (on free-threaded builds a plain thread inherits one).
+    thread = threading.Thread(target=contextvars.Context().run, args=(worker,))
     thread.start()
     thread.join()
 
