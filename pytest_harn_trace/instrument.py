@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
@@ -256,8 +258,9 @@ class SpanScope(SpanHandle):
         handle: SpanHandle
         # The first entry claims the scope as its handle, unless an entry while tracing
         # was off came first (whose exit must not end this span). No call comes between
-        # the test and the claim, so under the GIL two threads can't both claim it.
-        if self.span_id == 0 and not self._reentered:
+        # the test and the claim, so under the GIL two threads can't both claim it;
+        # without the GIL, _claim makes it one step.
+        if self.span_id == 0 and not self._reentered and (_GIL or _claim(self)):
             self.span_id = -1
             handle = self
         else:
@@ -483,6 +486,21 @@ class _OffHandle(SpanHandle):
 _OffHandle.__name__ = "SpanHandle"  # as _Scope's
 _OFF: SpanHandle = _new(_OffHandle)
 _OFF.span_id = 0
+
+# Whether a GIL makes SpanScope.__enter__'s first-entry claim one step; on a
+# free-threaded build running without it, the claim takes _claim_lock.
+_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+_claim_lock = threading.Lock()
+
+
+def _claim(scope: SpanScope) -> bool:
+    """Claim ``scope`` as the handle of its first entry, atomically without a GIL."""
+    with _claim_lock:
+        if scope.span_id == 0 and not scope._reentered:
+            scope.span_id = -1
+            return True
+        return False
+
 
 # What a scope's first span came from, once that span's block has exited: no
 # spans, so the handle methods find nothing, and nothing of a test is kept alive.

@@ -296,7 +296,21 @@ def test_what_one_entry_sets_never_reaches_the_next_entry_or_call(tracing, decla
     ]
 
 
-def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tracing):
+@pytest.mark.parametrize("gil", [True, False], ids=["gil", "claim lock"])
+def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(
+    tracing, monkeypatch, gil
+):
+    # Without a GIL (free-threaded builds) the claim of a fresh scope takes a lock.
+    monkeypatch.setattr(instrument, "_GIL", gil)
+    claims = 0
+    claim = instrument._claim
+
+    def counted(scope: SpanScope) -> bool:
+        nonlocal claims
+        claims += 1
+        return claim(scope)
+
+    monkeypatch.setattr(instrument, "_claim", counted)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
@@ -323,6 +337,7 @@ def test_threads_entering_one_fresh_scope_at_once_each_set_on_their_own_span(tra
     assert len(spans) == 80
     assert all(s.metadata["span"] == s.span_id for s in spans)
     assert tracing.open_spans() == []
+    assert (claims == 0) is gil
 
 
 handle_methods = pytest.mark.parametrize(
