@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from span_runners import WORKER_CONTENDERS, make_floor_runners, make_runners
+from span_runners import FLOOR_CONTENDERS, WORKER_CONTENDERS, make_floor_runners, make_runners
 
 
 def run_workload(label: str, pairs: int) -> int:
@@ -86,8 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workload is not None:
         label, pairs = args.workload[0], int(args.workload[1])
-        if label not in (*WORKER_CONTENDERS, *FLOORS):
-            parser.error(f"--workload {label!r}: not one of {', '.join(WORKER_CONTENDERS)}")
+        if label not in (*WORKER_CONTENDERS, *FLOOR_CONTENDERS):
+            known = ", ".join((*WORKER_CONTENDERS, *FLOOR_CONTENDERS))
+            parser.error(f"--workload {label!r}: not one of {known}")
         spans = run_workload(label, pairs)
         expected = 0 if label.startswith(("off:", "floor:")) else 2 * pairs
         if spans != expected:
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             row += f" {before:>9,.0f} {now / before:>14.2f}x"
         print(row)
     if not args.quick:
-        for label in FLOORS:  # the package plays no part: counted once
+        for label in FLOOR_CONTENDERS:  # the package plays no part: counted once
             counts[label] = per_span(label, args.pairs, here, empty)
             print(f"  {label:<24} {counts[label]:>9,.0f}")
     ratio = counts["with span()+set"] / counts["module functions"]
@@ -134,10 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = counts["off: span_start"] / counts["floor: empty call"]
         print(f"  off: span_start / empty call:       {start:.2f}x")
     return 0
-
-
-# Pure-Python floors for the tracing-off contenders (span_runners.make_floor_runners).
-FLOORS = ("floor: no-op with+set", "floor: empty call")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ WORKER_CONTENDERS = (
     "off: span_start",
 )
 
+# The pure-Python floors of the ``off:`` contenders (:func:`make_floor_runners`).
+FLOOR_CONTENDERS = ("floor: no-op with+set", "floor: empty call")
+
 
 class GcClock:
     """Adds up the time the garbage collector runs, through ``gc.callbacks``."""
@@ -207,7 +210,9 @@ def make_floor_runners() -> dict[str, Runner]:
             start(kind, "inner")
         return _perf_ns() - began
 
-    return {"floor: no-op with+set": run_noop_with_set, "floor: empty call": run_empty_call}
+    runners = {"floor: no-op with+set": run_noop_with_set, "floor: empty call": run_empty_call}
+    assert tuple(runners) == FLOOR_CONTENDERS
+    return runners
 
 
 def serve() -> int:
