@@ -33,7 +33,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from pytest_harn_trace import SpanCollector, use_collector
-from pytest_harn_trace import collector as _collector
+from pytest_harn_trace.tracing import collector as _collector
 
 
 def run_tests(count: int, *, cleanup: bool) -> None:

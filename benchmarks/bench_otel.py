@@ -50,8 +50,8 @@ except ImportError:
     sys.exit("OpenTelemetry SDK not installed: pip install -e '.[otel]'")
 
 from pytest_harn_trace import SpanCollector, use_collector
-from pytest_harn_trace.collector import swap_enabled
-from pytest_harn_trace.otel import HarnSpanProcessor
+from pytest_harn_trace.otel.bridge import HarnSpanProcessor
+from pytest_harn_trace.tracing.collector import swap_enabled
 
 # CPU time of this thread: on a shared machine, time spent descheduled while
 # other processes run would swamp the differences measured here.

@@ -77,6 +77,7 @@ from span_runners import (
     WORKER_CONTENDERS,
     GcClock,
     Runner,
+    has_collector,
     make_floor_runners,
     make_runners,
     time_run,
@@ -96,7 +97,7 @@ from pytest_harn_trace import (
     span_start,
     use_collector,
 )
-from pytest_harn_trace import collector as collector_module
+from pytest_harn_trace.tracing import collector as collector_module
 
 _perf_ns = time.perf_counter_ns
 _wall_ns = time.time_ns
@@ -153,7 +154,7 @@ class BaselineWorker:
 
     def __init__(self, checkout: Path) -> None:
         self.checkout = checkout.resolve()
-        if not (self.checkout / "pytest_harn_trace" / "collector.py").is_file():
+        if not has_collector(self.checkout):
             raise BaselineError(
                 f"--baseline {checkout}: no pytest_harn_trace/collector.py there; pass a "
                 "checkout of pytest-harn-trace, e.g. one made with "

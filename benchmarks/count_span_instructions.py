@@ -29,7 +29,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from span_runners import FLOOR_CONTENDERS, WORKER_CONTENDERS, make_floor_runners, make_runners
+from span_runners import (
+    FLOOR_CONTENDERS,
+    WORKER_CONTENDERS,
+    has_collector,
+    make_floor_runners,
+    make_runners,
+)
 
 
 def run_workload(label: str, pairs: int) -> int:
@@ -39,7 +45,10 @@ def run_workload(label: str, pairs: int) -> int:
     package this process imported, so the count is of exactly what is timed there.
     """
     import pytest_harn_trace as package
-    from pytest_harn_trace import collector as collector_module
+    try:
+        from pytest_harn_trace.tracing import collector as collector_module
+    except ImportError:  # a --baseline checkout from before the subpackages
+        from pytest_harn_trace import collector as collector_module  # type: ignore[no-redef]
 
     runners = {**make_runners(package, collector_module), **make_floor_runners()}
     with package.use_collector(package.SpanCollector()) as collector:
@@ -97,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
     baseline: Path | None = args.baseline
-    if baseline is not None and not (baseline / "pytest_harn_trace" / "collector.py").is_file():
+    if baseline is not None and not has_collector(baseline):
         parser.error(f"--baseline {baseline}: no pytest_harn_trace/collector.py there")
     labels: tuple[str, ...] = WORKER_CONTENDERS
     if args.quick:

@@ -43,9 +43,9 @@ from pytest_harn_trace import (
     span_start,
     use_collector,
 )
-from pytest_harn_trace import clock as _clock
-from pytest_harn_trace import collector as _collector_module
-from pytest_harn_trace import events as _events
+from pytest_harn_trace.tracing import clock as _clock
+from pytest_harn_trace.tracing import collector as _collector_module
+from pytest_harn_trace.tracing import events as _events
 
 _perf_ns = time.perf_counter_ns
 

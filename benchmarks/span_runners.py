@@ -23,6 +23,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -215,10 +216,19 @@ def make_floor_runners() -> dict[str, Runner]:
     return runners
 
 
+def has_collector(checkout: Path) -> bool:
+    """Whether ``checkout`` holds the package, in today's layout or the flat one before it."""
+    package = checkout / "pytest_harn_trace"
+    return (package / "tracing" / "collector.py").is_file() or (package / "collector.py").is_file()
+
+
 def serve() -> int:
     """Answer the parent's requests on stdin/stdout until stdin closes (see the module doc)."""
     import pytest_harn_trace as package
-    from pytest_harn_trace import collector as collector_module
+    try:
+        from pytest_harn_trace.tracing import collector as collector_module
+    except ImportError:  # a --baseline checkout from before the subpackages
+        from pytest_harn_trace import collector as collector_module  # type: ignore[no-redef]
 
     out = sys.stdout
     out.write(f"ready {package.__file__}\n")

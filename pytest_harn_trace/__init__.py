@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from pytest_harn_trace import clock, events, meta
+from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
 from pytest_harn_trace.capture import HarnTraceWarning, RealClockError, TraceCapture, TraceNode
-from pytest_harn_trace.clock import ClockOverride, MockClock, active_mock_clock, install_override
-from pytest_harn_trace.collector import (
+from pytest_harn_trace.tracing import clock, collector, events, meta
+from pytest_harn_trace.tracing.clock import (
+    ClockOverride,
+    MockClock,
+    active_mock_clock,
+    install_override,
+)
+from pytest_harn_trace.tracing.collector import (
     SpanCollector,
     current_collector,
     current_span_id,
@@ -35,15 +41,15 @@ from pytest_harn_trace.collector import (
     take_spans,
     use_collector,
 )
-from pytest_harn_trace.events import add_event_sink, remove_event_sink
-from pytest_harn_trace.instrument import SpanHandle, SpanScope, span, timed
-from pytest_harn_trace.markers import (
+from pytest_harn_trace.tracing.events import add_event_sink, remove_event_sink
+from pytest_harn_trace.tracing.instrument import SpanHandle, SpanScope, span, timed
+from pytest_harn_trace.tracing.markers import (
     emit_deferred_tool_load,
     emit_marker_span,
     emit_model_route,
     emit_tool_mount,
 )
-from pytest_harn_trace.model import (
+from pytest_harn_trace.tracing.model import (
     JsonValue,
     LlmCallUsage,
     OpenSpan,
@@ -52,8 +58,7 @@ from pytest_harn_trace.model import (
     SpanKind,
     SpanLink,
 )
-from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.tracing.summary import format_summary
 from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
 
 try:
@@ -65,6 +70,7 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 __all__ = [
     # Modules
     "clock",
+    "collector",
     "events",
     "meta",
     # Records

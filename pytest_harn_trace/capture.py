@@ -17,17 +17,17 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any, NoReturn, final
 
-from pytest_harn_trace import events as _events
-from pytest_harn_trace.clock import REAL_CLOCK_ADVICE, RealClockError
-from pytest_harn_trace.collector import SpanCollector
-from pytest_harn_trace.html_report import write_waterfall
-from pytest_harn_trace.matching import show
-from pytest_harn_trace.mismatch import TreeMismatch
-from pytest_harn_trace.model import JsonValue, OpenSpan, Span, SpanKind
-from pytest_harn_trace.perfetto import write_perfetto
-from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.timeline import Timeline, build_timeline
-from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, matches
+from pytest_harn_trace.assertions.matching import show
+from pytest_harn_trace.assertions.mismatch import TreeMismatch
+from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, matches
+from pytest_harn_trace.pictures.html_report import write_waterfall
+from pytest_harn_trace.pictures.perfetto import write_perfetto
+from pytest_harn_trace.pictures.timeline import Timeline, build_timeline
+from pytest_harn_trace.tracing import events as _events
+from pytest_harn_trace.tracing.clock import REAL_CLOCK_ADVICE, RealClockError
+from pytest_harn_trace.tracing.collector import SpanCollector
+from pytest_harn_trace.tracing.model import JsonValue, OpenSpan, Span, SpanKind
+from pytest_harn_trace.tracing.summary import format_summary
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
 
@@ -186,7 +186,7 @@ class TraceCapture:
         """
         __tracebackhide__ = True
         try:
-            from pytest_harn_trace.otel import tracer_provider
+            from pytest_harn_trace.otel.bridge import tracer_provider
         except ImportError:
             raise ImportError(
                 "trace.otel_tracer_provider needs OpenTelemetry's SDK, which is not installed; "

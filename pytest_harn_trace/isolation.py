@@ -21,9 +21,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import final
 
-from pytest_harn_trace import collector as _collector
-from pytest_harn_trace.collector import SpanCollector, bind_thread, use_collector
-from pytest_harn_trace.instrument import leave_entries
+from pytest_harn_trace.tracing import collector as _collector
+from pytest_harn_trace.tracing.collector import SpanCollector, bind_thread, use_collector
+from pytest_harn_trace.tracing.instrument import leave_entries
 
 __all__ = ["Isolation"]
 

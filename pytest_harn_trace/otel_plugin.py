@@ -1,8 +1,9 @@
 """The plugin's OpenTelemetry part: the ``trace`` fixture captures OTel spans when it can.
 
 With the ``[otel]`` extra installed, each test using ``trace`` gets the spans
-of the global ``TracerProvider`` (see :func:`pytest_harn_trace.otel.capture_global_provider`);
-without it, nothing changes and nothing from OpenTelemetry is imported.
+of the global ``TracerProvider`` (see
+:func:`pytest_harn_trace.otel.bridge.capture_global_provider`); without it, nothing changes and
+nothing from OpenTelemetry is imported.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 
 # Imported at start-up so the bridge's process-wide state outlives re-imports of the bridge.
-from pytest_harn_trace import otel_state  # noqa: F401
-from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.otel import state as otel_state  # noqa: F401
+from pytest_harn_trace.tracing.collector import SpanCollector
 
 __all__ = ["start_otel_capture"]
 
@@ -28,7 +29,7 @@ class _HookSpecs:
 
         Called when each OpenTelemetry span of a ``trace`` test ends, after
         the mapping table, id placeholders and content removal, with the
-        SDK's ``ReadableSpan`` and a :class:`~pytest_harn_trace.otel_mapping.OtelSpanMapping`:
+        SDK's ``ReadableSpan`` and a :class:`~pytest_harn_trace.otel.mapping.OtelSpanMapping`:
         set ``span.kind``, ``span.name`` or change ``span.metadata``.
         """
 
@@ -94,7 +95,7 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
     if config.stash.get(_mode_key, "auto") == "off":
         return
     try:
-        from pytest_harn_trace import otel
+        from pytest_harn_trace.otel import bridge as otel
     except ImportError:  # the [otel] extra is not installed: the plugin works as before
         return
     try:

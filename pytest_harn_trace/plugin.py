@@ -14,18 +14,18 @@ from typing import Any, Literal, NoReturn
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from pytest_harn_trace.assertions.orphans import draw_orphans
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
-from pytest_harn_trace.clock import MockClock, install_override
-from pytest_harn_trace.collector import SpanCollector
 from pytest_harn_trace.isolation import Isolation
-from pytest_harn_trace.model import OpenSpan
-from pytest_harn_trace.orphans import draw_orphans
 from pytest_harn_trace.otel_plugin import check_bool_ini, start_otel_capture
 from pytest_harn_trace.snapshot import (
     TraceJsonSnapshotExtension,
     TraceSummarySnapshotExtension,
     trace_snapshot_assertion,
 )
+from pytest_harn_trace.tracing.clock import MockClock, install_override
+from pytest_harn_trace.tracing.collector import SpanCollector
+from pytest_harn_trace.tracing.model import OpenSpan
 from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
 __all__ = [

@@ -23,7 +23,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
 
 from pytest_harn_trace.capture import TraceCapture
-from pytest_harn_trace.clock import RealClockError
+from pytest_harn_trace.tracing.clock import RealClockError
 
 __all__ = [
     "TraceJsonSnapshotExtension",

@@ -1,7 +1,7 @@
 """Virtual time: an asyncio event loop whose clock is the mock clock.
 
 While :class:`VirtualTime` is installed on a running loop, ``loop.time()``
-reads the :class:`~pytest_harn_trace.clock.MockClock`, and whenever the loop
+reads the :class:`~pytest_harn_trace.tracing.clock.MockClock`, and whenever the loop
 has nothing to do but wait for a timer, the clock jumps straight to that timer
 instead of waiting for it. ``asyncio.sleep(2)`` then returns at once and moves
 the mock clock (and so every span's duration) by exactly 2,000 ms.
@@ -46,8 +46,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, NoReturn, ParamSpec, TypeVar, final
 
-from pytest_harn_trace import clock as _clock
-from pytest_harn_trace.clock import MockClock
+from pytest_harn_trace.tracing import clock as _clock
+from pytest_harn_trace.tracing.clock import MockClock
 
 __all__ = [
     "DEFAULT_LIMIT_MS",

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link, Status, StatusCode, Tracer
 
 from pytest_harn_trace import MockClock, TraceCapture, node, span
-from pytest_harn_trace.otel import HarnSpanProcessor, attach, tracer_provider
+from pytest_harn_trace.otel.bridge import HarnSpanProcessor, attach, tracer_provider
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ def test_spans_a_test_leaves_open_are_not_kept_for_the_rest_of_the_session(
         """
         import pytest
         from pytest_harn_trace import span_start, span_set_metadata
-        from pytest_harn_trace.collector import _active_spans
+        from pytest_harn_trace.tracing.collector import _active_spans
 
         def stack_depth():
             node, depth = _active_spans.get(), 0

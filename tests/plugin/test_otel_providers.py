@@ -182,7 +182,7 @@ class BlockOpenTelemetry:
         return None
 
 
-BRIDGE = ("pytest_harn_trace.otel", "pytest_harn_trace.otel_export")
+BRIDGE = ("pytest_harn_trace.otel.bridge", "pytest_harn_trace.otel.export")
 for name in list(sys.modules):
     if name.startswith("opentelemetry") or name in BRIDGE:
         del sys.modules[name]
@@ -212,7 +212,7 @@ def test_without_the_extra_the_plugin_works_and_otel_capture_names_the_extra(
 
         def test_importing_the_bridge():
             with pytest.raises(ImportError, match=r"pip install 'pytest-harn-trace\\[otel\\]'"):
-                import pytest_harn_trace.otel
+                import pytest_harn_trace.otel.bridge
     """)
     result = run(pytester)
     result.assert_outcomes(passed=2, failed=1)

@@ -7,8 +7,8 @@ import glob
 import pytest
 
 SPANS_HELPER = """
-from pytest_harn_trace.model import Span, SpanKind
-from pytest_harn_trace.tree import assert_span_tree, node
+from pytest_harn_trace.tracing.model import Span, SpanKind
+from pytest_harn_trace.assertions.tree import assert_span_tree, node
 
 
 def make_span(span_id, parent_id, kind, name, duration_ms=0, metadata=None):

@@ -221,8 +221,8 @@ def otel_api() -> list[Span]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from pytest_harn_trace import otel
-    from pytest_harn_trace.otel_mapping import OtelSpanMapping
+    from pytest_harn_trace.otel import bridge as otel
+    from pytest_harn_trace.otel.mapping import OtelSpanMapping
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider(shutdown_on_exit=False)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import pytest_harn_trace as harn
-from pytest_harn_trace import clock, events
-from pytest_harn_trace.collector import SpanCollector
+from pytest_harn_trace.tracing import clock, events
+from pytest_harn_trace.tracing.collector import SpanCollector
 
 NAN = math.nan
 Call = Callable[[], object]
@@ -46,6 +46,7 @@ NOT_CALLABLE = "a module or a type alias: nothing to call"
 # is not called (and says why).
 CASES: dict[str, list[Call] | str] = {
     "clock": NOT_CALLABLE,
+    "collector": NOT_CALLABLE,
     "events": NOT_CALLABLE,
     "meta": NOT_CALLABLE,
     "JsonValue": NOT_CALLABLE,

@@ -609,7 +609,7 @@ def test_typed_usage_file_runs():
 def test_leaving_the_context_drops_only_that_collectors_spans_from_the_active_stack():
     import contextvars
 
-    from pytest_harn_trace.collector import _active_spans
+    from pytest_harn_trace.tracing.collector import _active_spans
 
     def stack() -> list[int]:
         node, ids = _active_spans.get(), []

@@ -29,8 +29,8 @@ from pytest_harn_trace import (
     span_start_user_timing,
     timed,
 )
-from pytest_harn_trace.jsonvalue import MAX_DEPTH
-from pytest_harn_trace.summary import int_from_text, int_text, to_json
+from pytest_harn_trace.tracing.jsonvalue import MAX_DEPTH
+from pytest_harn_trace.tracing.summary import int_from_text, int_text, to_json
 
 
 def nested(levels: int) -> list[object]:

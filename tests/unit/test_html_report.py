@@ -8,8 +8,8 @@ import re
 import pytest
 
 from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
-from pytest_harn_trace.html_report import waterfall_data, waterfall_html
-from pytest_harn_trace.mismatch import TreeMismatch
+from pytest_harn_trace.assertions.mismatch import TreeMismatch
+from pytest_harn_trace.pictures.html_report import waterfall_data, waterfall_html
 
 WALL = 1_700_000_000_000
 

@@ -19,7 +19,6 @@ from pytest_harn_trace import (
     SpanCollector,
     SpanScope,
     current_span_id,
-    instrument,
     set_tracing_enabled,
     span,
     span_end,
@@ -28,7 +27,8 @@ from pytest_harn_trace import (
     timed,
     use_collector,
 )
-from pytest_harn_trace.collector import swap_enabled
+from pytest_harn_trace.tracing import instrument
+from pytest_harn_trace.tracing.collector import swap_enabled
 
 
 class Level(enum.IntEnum):

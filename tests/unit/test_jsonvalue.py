@@ -21,7 +21,7 @@ from pytest_harn_trace import (
     span_set_metadata,
     span_start,
 )
-from pytest_harn_trace.jsonvalue import check_key, json_value
+from pytest_harn_trace.tracing.jsonvalue import check_key, json_value
 
 ACCEPTED = "use str, int, float, bool, None, list or dict"
 JSON_TYPES = "(str, int, float, bool, None, list or dict)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_harn_trace import MockClock, SpanCollector, assert_span_tree, install_override
-from pytest_harn_trace.mismatch import MarkedLine, TreeMismatch
+from pytest_harn_trace.assertions.mismatch import MarkedLine, TreeMismatch
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_harn_trace.model import Span, SpanKind
-from pytest_harn_trace.orphans import Orphans, draw_orphans, find_orphans, open_spans_of
-from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.assertions.orphans import Orphans, draw_orphans, find_orphans, open_spans_of
+from pytest_harn_trace.tracing.model import Span, SpanKind
+from pytest_harn_trace.tracing.summary import format_summary
 
 
 def make_span(span_id, parent_id, kind="step", name="s"):

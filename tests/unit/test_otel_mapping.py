@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_harn_trace import SpanKind
-from pytest_harn_trace.otel_mapping import (
+from pytest_harn_trace.otel.mapping import (
     CONTENT_KEYS,
     ValueNormalizer,
     map_kind_and_name,

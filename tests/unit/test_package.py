@@ -19,8 +19,8 @@ def test_version_is_the_installed_distributions():
 
 
 def _modules() -> list[str]:
-    found = pkgutil.iter_modules(pytest_harn_trace.__path__)
-    return ["pytest_harn_trace"] + [f"pytest_harn_trace.{info.name}" for info in found]
+    found = pkgutil.walk_packages(pytest_harn_trace.__path__, "pytest_harn_trace.")
+    return ["pytest_harn_trace"] + [info.name for info in found]
 
 
 @pytest.mark.parametrize("module", _modules())

@@ -15,8 +15,8 @@ from pytest_harn_trace import (
     TraceCapture,
     install_override,
 )
-from pytest_harn_trace.perfetto import perfetto_events
-from pytest_harn_trace.timeline import build_timeline
+from pytest_harn_trace.pictures.perfetto import perfetto_events
+from pytest_harn_trace.pictures.timeline import build_timeline
 
 WALL = 1_700_000_000_000
 

@@ -55,7 +55,7 @@ from pytest_harn_trace import (
     span_start_with_links,
     use_collector,
 )
-from pytest_harn_trace.collector import swap_enabled
+from pytest_harn_trace.tracing.collector import swap_enabled
 
 WALL = 1_700_000_000_000
 

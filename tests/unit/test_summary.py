@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_harn_trace.model import Span, SpanKind
-from pytest_harn_trace.summary import format_summary, to_json
+from pytest_harn_trace.tracing.model import Span, SpanKind
+from pytest_harn_trace.tracing.summary import format_summary, to_json
 
 VECTORS = Path(__file__).parent / "data" / "serde_json_vectors.json"
 

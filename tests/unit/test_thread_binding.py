@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pytest_harn_trace import SpanCollector, span_end, span_start, use_collector
-from pytest_harn_trace import collector as collector_module
-from pytest_harn_trace.collector import bind_thread
+from pytest_harn_trace.tracing import collector as collector_module
+from pytest_harn_trace.tracing.collector import bind_thread
 
 
 class Worker:

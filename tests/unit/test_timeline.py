@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_harn_trace import MockClock, Span, SpanCollector, SpanKind, install_override
-from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.timeline import build_timeline
+from pytest_harn_trace.pictures.timeline import build_timeline
+from pytest_harn_trace.tracing.summary import format_summary
 
 WALL = 1_700_000_000_000
 

@@ -1,4 +1,4 @@
-"""Unit tests for pytest_harn_trace.tree: tree assertions and their failure messages."""
+"""Unit tests for pytest_harn_trace.assertions.tree: tree assertions and their failure messages."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from dirty_equals import IsInt, IsPositiveInt, IsStr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_harn_trace.clock import RealClockError
-from pytest_harn_trace.collector import SpanCollector
-from pytest_harn_trace.model import Span, SpanEvent, SpanKind, SpanLink
-from pytest_harn_trace.summary import format_summary
-from pytest_harn_trace.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.tracing.clock import RealClockError
+from pytest_harn_trace.tracing.collector import SpanCollector
+from pytest_harn_trace.tracing.model import Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.tracing.summary import format_summary
 
 LEGEND = (
     "Actual span tree against the expected one "

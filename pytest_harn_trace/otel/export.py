@@ -1,6 +1,6 @@
 """Harn spans to OpenTelemetry: an event sink that ships every recorded span to a provider.
 
-Register it with :func:`~pytest_harn_trace.events.add_event_sink`; every span
+Register it with :func:`~pytest_harn_trace.tracing.events.add_event_sink`; every span
 recorded through this package then becomes an OpenTelemetry span on the given
 ``TracerProvider``, with its start and end times, parent, links, events,
 ``harn.kind``, metadata as attributes and, on ``llm_call`` spans, usage under
@@ -20,10 +20,11 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link, Status, StatusCode
 
-from pytest_harn_trace import meta, otel_state
-from pytest_harn_trace.collector import SpanCollector, current_collector
-from pytest_harn_trace.events import hookimpl
-from pytest_harn_trace.model import JsonValue, Span
+from pytest_harn_trace.otel import state as otel_state
+from pytest_harn_trace.tracing import meta
+from pytest_harn_trace.tracing.collector import SpanCollector, current_collector
+from pytest_harn_trace.tracing.events import hookimpl
+from pytest_harn_trace.tracing.model import JsonValue, Span
 
 __all__ = ["OtelExportSink"]
 

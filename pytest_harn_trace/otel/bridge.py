@@ -7,7 +7,7 @@ bound to the context where the span started, as ``use_collector`` does for
 spans recorded through this package, so an OpenTelemetry span started inside
 ``with span(...)`` is its child and the other way round.
 
-Kinds, names and metadata follow :mod:`pytest_harn_trace.otel_mapping`. The
+Kinds, names and metadata follow :mod:`pytest_harn_trace.otel.mapping`. The
 other direction, Harn spans to OpenTelemetry, is :class:`OtelExportSink`.
 No private OpenTelemetry global is read or written.
 """
@@ -28,22 +28,22 @@ try:
     from opentelemetry.util.types import Attributes
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the extra
     raise ImportError(
-        "pytest_harn_trace.otel needs OpenTelemetry's SDK, which is not installed; "
+        "pytest_harn_trace.otel.bridge needs OpenTelemetry's SDK, which is not installed; "
         "install the extra: pip install 'pytest-harn-trace[otel]'"
     ) from exc
 
-from pytest_harn_trace import collector as _collector
-from pytest_harn_trace import events as _events
-from pytest_harn_trace import otel_state
-from pytest_harn_trace.collector import SpanCollector
-from pytest_harn_trace.jsonvalue import json_value
-from pytest_harn_trace.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
-from pytest_harn_trace.otel_mapping import (
+from pytest_harn_trace.otel import state as otel_state
+from pytest_harn_trace.otel.mapping import (
     OtelSpanMapping,
     ValueNormalizer,
     map_kind_and_name,
     map_span,
 )
+from pytest_harn_trace.tracing import collector as _collector
+from pytest_harn_trace.tracing import events as _events
+from pytest_harn_trace.tracing.collector import SpanCollector
+from pytest_harn_trace.tracing.jsonvalue import json_value
+from pytest_harn_trace.tracing.model import JsonValue, Span, SpanEvent, SpanKind, SpanLink
 
 __all__ = [
     "HarnSpanProcessor",
@@ -556,4 +556,4 @@ def _finished_spans(spans: object) -> list[ReadableSpan]:
     return finished
 
 
-from pytest_harn_trace.otel_export import OtelExportSink  # noqa: E402  (needs this module)
+from pytest_harn_trace.otel.export import OtelExportSink  # noqa: E402  (needs this module)

@@ -1,7 +1,7 @@
 """Expected spans: what ``assert_span_tree`` compares a trace against.
 
 :func:`node` builds an :class:`ExpectedSpan` whose fields are values or
-matchers; the text form (:mod:`pytest_harn_trace.tree_text`) parses into the
+matchers; the text form (:mod:`pytest_harn_trace.assertions.tree_text`) parses into the
 same nodes.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import Final
 
-from pytest_harn_trace.model import SpanKind
+from pytest_harn_trace.tracing.model import SpanKind
 
 __all__ = ["ExpectedSpan", "node"]
 

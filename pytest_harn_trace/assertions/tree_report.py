@@ -1,7 +1,7 @@
 """The failure report of a span tree mismatch: the actual tree, marked line by line.
 
 Each line of the trace is drawn as ``format_summary`` draws it, marked against
-the alignment :class:`~pytest_harn_trace.alignment.Aligner` chose: ``!`` a
+the alignment :class:`~pytest_harn_trace.assertions.alignment.Aligner` chose: ``!`` a
 mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 ``+`` an unexpected span, ``~`` an extra span the expectation allows.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, TypeAlias
 
-from pytest_harn_trace.alignment import Aligner, Step
-from pytest_harn_trace.expected import ExpectedSpan
-from pytest_harn_trace.matching import match_value, show
-from pytest_harn_trace.mismatch import Mark, MarkedLine
-from pytest_harn_trace.model import Span, SpanKind
+from pytest_harn_trace.assertions.alignment import Aligner, Step
+from pytest_harn_trace.assertions.expected import ExpectedSpan
+from pytest_harn_trace.assertions.matching import match_value, show
+from pytest_harn_trace.assertions.mismatch import Mark, MarkedLine
+from pytest_harn_trace.tracing.model import Span, SpanKind
 
 __all__ = ["Report", "actual_line", "expected_line", "span_label", "walk"]
 

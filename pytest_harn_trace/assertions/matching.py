@@ -15,9 +15,9 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
-from pytest_harn_trace.model import Span, SpanEvent, SpanLink
-from pytest_harn_trace.summary import to_json
+from pytest_harn_trace.assertions.expected import WILDCARD, ExpectedSpan
+from pytest_harn_trace.tracing.model import Span, SpanEvent, SpanLink
+from pytest_harn_trace.tracing.summary import to_json
 
 __all__ = ["is_predicate", "local_diffs", "match_value", "matches", "show"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, final
 
-from pytest_harn_trace.model import Span
+from pytest_harn_trace.tracing.model import Span
 
 __all__ = ["Row", "Timeline", "build_timeline", "write_picture"]
 

@@ -19,9 +19,9 @@ assertion rewriting never sees the package): a first line naming the path to
 the first difference, then the actual tree marked line by line against the
 expectation.
 
-The pieces: :mod:`~pytest_harn_trace.matching` compares values and single
-spans, :mod:`~pytest_harn_trace.alignment` aligns siblings, and
-:mod:`~pytest_harn_trace.tree_report` draws the failure.
+The pieces: :mod:`~pytest_harn_trace.assertions.matching` compares values and single
+spans, :mod:`~pytest_harn_trace.assertions.alignment` aligns siblings, and
+:mod:`~pytest_harn_trace.assertions.tree_report` draws the failure.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from collections.abc import Mapping, Sequence
 from types import EllipsisType
 from typing import Any, Final, cast
 
-from pytest_harn_trace.alignment import Aligner, Forest
-from pytest_harn_trace.clock import REAL_CLOCK_ADVICE, RealClockError
-from pytest_harn_trace.expected import ExpectedSpan, node
-from pytest_harn_trace.matching import matches
-from pytest_harn_trace.mismatch import TreeMismatch
-from pytest_harn_trace.model import Span
-from pytest_harn_trace.orphans import find_orphans, open_spans_of
-from pytest_harn_trace.tree_report import Report, expected_line, walk
-from pytest_harn_trace.tree_text import Expectation, parse_text, parse_tree_text
+from pytest_harn_trace.assertions.alignment import Aligner, Forest
+from pytest_harn_trace.assertions.expected import ExpectedSpan, node
+from pytest_harn_trace.assertions.matching import matches
+from pytest_harn_trace.assertions.mismatch import TreeMismatch
+from pytest_harn_trace.assertions.orphans import find_orphans, open_spans_of
+from pytest_harn_trace.assertions.tree_report import Report, expected_line, walk
+from pytest_harn_trace.assertions.tree_text import Expectation, parse_text, parse_tree_text
+from pytest_harn_trace.tracing.clock import REAL_CLOCK_ADVICE, RealClockError
+from pytest_harn_trace.tracing.model import Span
 
 __all__ = ["ExpectedSpan", "assert_span_tree", "matches", "node", "parse_tree_text"]
 

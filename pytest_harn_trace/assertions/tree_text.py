@@ -7,10 +7,10 @@ import re
 from types import EllipsisType
 from typing import Final, NamedTuple
 
-from pytest_harn_trace.expected import WILDCARD, ExpectedSpan
-from pytest_harn_trace.jsonvalue import MAX_DEPTH
-from pytest_harn_trace.model import SpanKind, kind_hint
-from pytest_harn_trace.summary import int_from_text, to_json
+from pytest_harn_trace.assertions.expected import WILDCARD, ExpectedSpan
+from pytest_harn_trace.tracing.jsonvalue import MAX_DEPTH
+from pytest_harn_trace.tracing.model import SpanKind, kind_hint
+from pytest_harn_trace.tracing.summary import int_from_text, to_json
 
 __all__ = ["parse_tree_text"]
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 
-from pytest_harn_trace.model import JsonValue
+from pytest_harn_trace.tracing.model import JsonValue
 
 __all__ = ["MAX_DEPTH", "check_key", "describe_int", "json_value"]
 

@@ -24,9 +24,9 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, TypeVar, cast, final
 
-from pytest_harn_trace import clock as _clock
-from pytest_harn_trace import collector as _collector
-from pytest_harn_trace.collector import (
+from pytest_harn_trace.tracing import clock as _clock
+from pytest_harn_trace.tracing import collector as _collector
+from pytest_harn_trace.tracing.collector import (
     _ENDED_METADATA,
     _METADATA,
     SpanCollector,
@@ -36,8 +36,8 @@ from pytest_harn_trace.collector import (
     _sinks,
     _wall_ns,
 )
-from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, LlmCallUsage, Span, SpanKind, SpanLink
+from pytest_harn_trace.tracing.jsonvalue import _PLAIN_TYPES, check_key, json_value
+from pytest_harn_trace.tracing.model import JsonValue, LlmCallUsage, Span, SpanKind, SpanLink
 
 __all__ = ["SpanHandle", "SpanScope", "span", "timed"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Final
 
-from pytest_harn_trace.model import Span, SpanKind
+from pytest_harn_trace.tracing.model import Span, SpanKind
 
 __all__ = ["format_summary", "int_from_text", "int_text", "to_json"]
 
@@ -251,7 +251,7 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
     if spans is None:
         # Imported on use, so this module never needs the collector (nor forms an import
         # cycle with it); the ignore covers type checks run while collector.py is absent.
-        from pytest_harn_trace.collector import peek_spans  # type: ignore[import-not-found, unused-ignore]
+        from pytest_harn_trace.tracing.collector import peek_spans  # type: ignore[import-not-found, unused-ignore]
 
         spans = peek_spans()
 

@@ -2,7 +2,7 @@
 
 The span processor, the providers it is attached to and each collector's
 capture settings must stay unique per process: a provider cannot drop a
-processor, so a second bridge (after a re-import of :mod:`pytest_harn_trace.otel`,
+processor, so a second bridge (after a re-import of :mod:`pytest_harn_trace.otel.bridge`,
 as in-process ``pytester`` runs do) would capture every span twice. The plugin
 imports this module at start-up, and it needs no OpenTelemetry install.
 """

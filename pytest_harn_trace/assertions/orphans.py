@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from pytest_harn_trace.model import Span, SpanKind
-from pytest_harn_trace.summary import format_summary
+from pytest_harn_trace.tracing.model import Span, SpanKind
+from pytest_harn_trace.tracing.summary import format_summary
 
 __all__ = ["Orphans", "draw_orphans", "find_orphans", "open_spans_of"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, TypeAlias
 
-from pytest_harn_trace import meta
+from pytest_harn_trace.tracing import meta
 
 __all__ = ["JsonValue", "LlmCallUsage", "OpenSpan", "Span", "SpanEvent", "SpanKind", "SpanLink"]
 
@@ -103,7 +103,7 @@ class LlmCallUsage:
     """Per-LLM-call token and cost attribution for an ``llm_call`` span.
 
     Lowered to metadata with :meth:`metadata_pairs` so every emission uses the
-    canonical :mod:`~pytest_harn_trace.meta` keys.
+    canonical :mod:`~pytest_harn_trace.tracing.meta` keys.
     """
 
     model: str

@@ -9,7 +9,7 @@ NP-complete in general) it backtracks, but only after a bipartite relaxation
 found a matching whose spans nest. A passing assertion runs only that pass.
 On failure, a second pass scores every candidate pairing by the differences in
 it and below it, aligns siblings by dynamic programming (or an assignment), and
-the report (:mod:`pytest_harn_trace.tree_report`) draws the cheapest alignment.
+the report (:mod:`pytest_harn_trace.assertions.tree_report`) draws the cheapest alignment.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import NamedTuple, TypeVar
 
-from pytest_harn_trace.assignment import disjoint_assignment, hungarian, max_matching
-from pytest_harn_trace.expected import ExpectedSpan
-from pytest_harn_trace.matching import local_diffs, match_value
-from pytest_harn_trace.model import Span
+from pytest_harn_trace.assertions.assignment import disjoint_assignment, hungarian, max_matching
+from pytest_harn_trace.assertions.expected import ExpectedSpan
+from pytest_harn_trace.assertions.matching import local_diffs, match_value
+from pytest_harn_trace.tracing.model import Span
 
 __all__ = ["Aligner", "Forest", "Pair", "Pattern", "Step"]
 

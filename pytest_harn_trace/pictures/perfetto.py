@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_harn_trace.timeline import Timeline, write_picture
+from pytest_harn_trace.pictures.timeline import Timeline, write_picture
 
 __all__ = ["perfetto_events", "write_perfetto"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pytest_harn_trace import collector as _collector
-from pytest_harn_trace import meta
-from pytest_harn_trace.jsonvalue import check_key, describe_int, json_value
-from pytest_harn_trace.model import JsonValue, SpanKind
+from pytest_harn_trace.tracing import collector as _collector
+from pytest_harn_trace.tracing import meta
+from pytest_harn_trace.tracing.jsonvalue import check_key, describe_int, json_value
+from pytest_harn_trace.tracing.model import JsonValue, SpanKind
 
 __all__ = ["emit_deferred_tool_load", "emit_marker_span", "emit_model_route", "emit_tool_mount"]
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
-from pytest_harn_trace.model import JsonValue, SpanKind
+from pytest_harn_trace.tracing.model import JsonValue, SpanKind
 
 __all__ = [
     "CONTENT_KEYS",

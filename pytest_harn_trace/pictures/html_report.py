@@ -17,19 +17,48 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from pytest_harn_trace.mismatch import TreeMismatch
-from pytest_harn_trace.timeline import Row, Timeline, write_picture
+from pytest_harn_trace.pictures.timeline import Row, Timeline, write_picture
 
 __all__ = ["waterfall_data", "waterfall_html", "write_waterfall"]
+
+
+
+class MarkedLine(Protocol):
+    """A line of a failed tree assertion's drawing (``assertions.mismatch.MarkedLine``)."""
+
+    @property
+    def mark(self) -> str: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def span_id(self) -> int | None: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+
+
+class TreeMismatch(Protocol):
+    """What the page highlights: a failed tree assertion (``assertions.mismatch.TreeMismatch``).
+
+    A protocol, so drawing pictures needs nothing from the assertions.
+    """
+
+    @property
+    def headline(self) -> str: ...
+    @property
+    def lines(self) -> Sequence[MarkedLine]: ...
+
 
 _PLACEHOLDER = re.compile(r"__HARN_(TITLE|DATA)__")
 
 
 @functools.cache
 def _template() -> str:
-    return resources.files("pytest_harn_trace").joinpath("waterfall.html").read_text("utf-8")
+    page = resources.files("pytest_harn_trace.pictures").joinpath("waterfall.html")
+    return page.read_text("utf-8")
 
 
 def waterfall_data(

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeAlias, final
 
-from pytest_harn_trace import clock as _clock
-from pytest_harn_trace import events as _events
-from pytest_harn_trace.jsonvalue import _PLAIN_TYPES, check_key, json_value
-from pytest_harn_trace.model import JsonValue, OpenSpan, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.tracing import clock as _clock
+from pytest_harn_trace.tracing import events as _events
+from pytest_harn_trace.tracing.jsonvalue import _PLAIN_TYPES, check_key, json_value
+from pytest_harn_trace.tracing.model import JsonValue, OpenSpan, Span, SpanEvent, SpanKind, SpanLink
 
 if sys.version_info >= (3, 14):
     from uuid import uuid7
