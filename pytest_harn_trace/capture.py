@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
@@ -215,16 +215,24 @@ class TraceCapture:
         return [_build_node(root, children) for root in children.get(None, ())]
 
     def find(
-        self, kind: object = None, name: object = None, **metadata: object
+        self,
+        kind: object = None,
+        name: object = None,
+        *,
+        metadata: Mapping[str, object] | None = None,
+        **keys: object,
     ) -> list[Span]:
         """Return the completed spans matching every criterion given.
 
         Each criterion is a value or a matcher, as in :func:`node`: a compiled
         regex (full match), a type, a predicate, or anything with ``__eq__``
         such as ``unittest.mock.ANY`` or a dirty-equals object. A ``kind``
-        string must name a kind. Each ``metadata`` keyword must be present on
-        the span and match.
+        string must name a kind. Each metadata key, given as a keyword or in
+        ``metadata={...}`` (for keys that are no Python names, such as
+        ``gen_ai.tool.name``), must be present on the span and match.
         """
+        __tracebackhide__ = True
+        metadata = _metadata_criteria("find", metadata, keys)
         if isinstance(kind, str):
             kind = SpanKind.parse(kind)
         return [
@@ -238,14 +246,22 @@ class TraceCapture:
             )
         ]
 
-    def one(self, kind: object = None, name: object = None, **metadata: object) -> Span:
+    def one(
+        self,
+        kind: object = None,
+        name: object = None,
+        *,
+        metadata: Mapping[str, object] | None = None,
+        **keys: object,
+    ) -> Span:
         """Return the one completed span matching, as :meth:`find`.
 
         Raises:
             AssertionError: when none or several match; the message lists them.
         """
         __tracebackhide__ = True
-        found = self.find(kind, name, **metadata)
+        metadata = _metadata_criteria("one", metadata, keys)
+        found = self.find(kind, name, metadata=metadata)
         if len(found) == 1:
             return found[0]
         criteria = _describe_criteria(kind, name, metadata)
@@ -266,7 +282,8 @@ class TraceCapture:
         name: object = None,
         *,
         timeout: float = 5.0,
-        **metadata: object,
+        metadata: Mapping[str, object] | None = None,
+        **keys: object,
     ) -> Span:
         """Block until a span matching as :meth:`find` has ended, and return the first one.
 
@@ -289,8 +306,9 @@ class TraceCapture:
                 "trace.wait_for() would block the running event loop; "
                 "use `await trace.wait_for_async(...)` in async code"
             )
+        metadata = _metadata_criteria("wait_for", metadata, keys)
         _check_timeout("wait_for", timeout)
-        found = self.find(kind, name, **metadata)  # a bad kind fails here, not while waiting
+        found = self.find(kind, name, metadata=metadata)  # a bad kind fails here, not while waiting
         if found:
             return found[0]
         ended = threading.Condition()
@@ -300,7 +318,7 @@ class TraceCapture:
                 ended.notify_all()
 
         with _EndSink(wake), ended:
-            found = ended.wait_for(lambda: self.find(kind, name, **metadata), timeout)
+            found = ended.wait_for(lambda: self.find(kind, name, metadata=metadata), timeout)
         if found:
             return found[0]
         self._timed_out(kind, name, metadata, f"{timeout} s")
@@ -311,7 +329,8 @@ class TraceCapture:
         name: object = None,
         *,
         timeout: float = 5.0,
-        **metadata: object,
+        metadata: Mapping[str, object] | None = None,
+        **keys: object,
     ) -> Span:
         """Wait until a span matching as :meth:`find` has ended, and return the first one.
 
@@ -323,8 +342,9 @@ class TraceCapture:
                 message lists the spans that did.
         """
         __tracebackhide__ = True
+        metadata = _metadata_criteria("wait_for_async", metadata, keys)
         _check_timeout("wait_for_async", timeout)
-        found = self.find(kind, name, **metadata)
+        found = self.find(kind, name, metadata=metadata)
         if found:
             return found[0]
         loop = asyncio.get_running_loop()
@@ -343,7 +363,7 @@ class TraceCapture:
                     while not found:
                         await changed.wait()
                         changed.clear()
-                        found = self.find(kind, name, **metadata)
+                        found = self.find(kind, name, metadata=metadata)
             except TimeoutError:
                 pass
         if found:
@@ -519,6 +539,34 @@ def _describe(items: object) -> str:
         return type(items).__name__
     bad = next(item for item in items if not isinstance(item, TraceNode))
     return f"a tuple holding {type(bad).__name__}"
+
+
+def _metadata_criteria(
+    func: str, metadata: Mapping[str, object] | None, keys: dict[str, object]
+) -> dict[str, object]:
+    """The metadata criteria of ``find`` and its kin: ``metadata={...}`` and keywords together."""
+    __tracebackhide__ = True
+    if metadata is None:
+        return keys
+    if not isinstance(metadata, Mapping):
+        raise TypeError(
+            f"trace.{func}(metadata=...): expected a dict of metadata key to value or matcher, "
+            f"got {type(metadata).__name__}"
+        )
+    given: list[object] = list(metadata)  # typed str, but a caller may pass anything
+    bad = [key for key in given if not isinstance(key, str)]
+    if bad:
+        raise TypeError(
+            f"trace.{func}(metadata=...): keys are metadata keys (str), got "
+            f"{type(bad[0]).__name__} {show(bad[0])}"
+        )
+    twice = sorted(set(metadata) & set(keys))
+    if twice:
+        raise TypeError(
+            f"trace.{func}(): metadata key {twice[0]!r} given both as a keyword and in "
+            "metadata={...}; give it once"
+        )
+    return {**metadata, **keys}
 
 
 def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Literal, NoReturn
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from pytest_harn_trace.assertions.mismatch import TreeMismatch
 from pytest_harn_trace.assertions.orphans import draw_orphans
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.isolation import Isolation
@@ -490,6 +491,8 @@ def pytest_runtest_makereport(
         text = capture.summary()
     except Exception as exc:  # a report section must never stop the session
         text = f"(the trace could not be drawn: {type(exc).__name__}: {exc})"
+    if when == "call" and item.config.get_verbosity() < 2:
+        text = _unless_drawn(text, call.excinfo)
     orphans = draw_orphans(capture.spans, open_spans)
     if orphans:
         text = f"{text.rstrip()}\n\n{orphans}"
@@ -499,6 +502,23 @@ def pytest_runtest_makereport(
         text += "\n\n" + "\n".join(pictures)
     report.sections.append((f"Captured trace {when}", text))
     return report
+
+
+def _unless_drawn(summary: str, excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
+    """The section's summary, or only its first line when a failed tree assertion drew the tree.
+
+    The assertion's message already shows the trace against the expectation;
+    printing it again below buries the failure.
+    """
+    if excinfo is None or TreeMismatch.of(excinfo.value) is None:
+        return summary
+    header, _, tree = summary.partition("\n")
+    if not tree.strip():
+        return summary
+    return (
+        f"{header}\n\nThe assertion above draws the trace against the expectation; "
+        "for the whole summary here too, run with -vv (or print trace.summary())."
+    )
 
 
 def _open_span_label(span: OpenSpan) -> str:

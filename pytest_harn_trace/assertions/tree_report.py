@@ -8,7 +8,7 @@ mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Final, TypeAlias
 
 from pytest_harn_trace.assertions.alignment import Aligner, Step
@@ -20,14 +20,42 @@ from pytest_harn_trace.tracing.model import Span, SpanKind
 __all__ = ["Report", "actual_line", "expected_line", "span_label", "walk"]
 
 
-def actual_line(span: Span) -> str:
-    """The span's ``format_summary`` line, without indent."""
+METADATA_WIDTH: Final = 100
+"""How many characters of metadata a drawn span line shows before it cuts the rest to a count."""
+
+
+def actual_line(span: Span, named: Collection[str] = (), width: int | None = None) -> str:
+    """The span's ``format_summary`` line, without indent.
+
+    With a ``width``, metadata longer than that shows the ``named`` keys (those
+    the expectation names) and then as many others as fit, in key order,
+    followed by ``… N more keys``: a captured GenAI span's dozens of attributes
+    would otherwise fill the line. The summary and the HTML page keep them all.
+    """
     kind = getattr(span.kind, "value", span.kind)
     text = f"{kind} {span.name} {span.duration_ms}ms"
-    if span.metadata:
-        parts = [f"{key}={show(span.metadata[key])}" for key in sorted(span.metadata)]
-        text += f" ({', '.join(parts)})"
-    return text
+    if not span.metadata:
+        return text
+    parts = {key: f"{key}={show(span.metadata[key])}" for key in sorted(span.metadata)}
+    if width is None or sum(len(part) + 2 for part in parts.values()) - 2 <= width:
+        return f"{text} ({', '.join(parts.values())})"
+    chosen = {key for key in parts if key in named}
+    used = sum(len(parts[key]) + 2 for key in chosen)
+    for key, part in parts.items():
+        if key not in chosen and used + len(part) + 2 <= width:
+            chosen.add(key)
+            used += len(part) + 2
+    rest = len(parts) - len(chosen)
+    shown = [part for key, part in parts.items() if key in chosen]
+    shown.append(f"\u2026 {rest} more key{'' if rest == 1 else 's'}")
+    return f"{text} ({', '.join(shown)})"
+
+
+def _named_keys(expected: ExpectedSpan | None) -> Collection[str]:
+    """The metadata keys an expectation names (none for a whole-dict matcher)."""
+    if expected is None or not isinstance(expected.metadata, dict):
+        return ()
+    return expected.metadata.keys()
 
 
 def expected_line(expected: ExpectedSpan) -> str:
@@ -89,6 +117,8 @@ class Report:
         self.marks: list[str] = ["~"] * len(forest.spans)
         self.hints: dict[int, list[str]] = {}
         self.paths: dict[int, _Path] = {}
+        self.expected_of: dict[int, ExpectedSpan] = {}
+        """The node each paired span was drawn against, by flat index."""
         self.matched: set[int] = set()
         """The ``id`` of every node drawn against a span it matches (children aside)."""
         # (position, -depth, order, node, path, note): missing subtrees drawn before `position`.
@@ -97,6 +127,11 @@ class Report:
         """The drawn lines as data, for pictures of the failure (``TreeMismatch``)."""
         self.insert_parents: list[int] = []
         """The flat index of the span each insert was expected under (-1: a root)."""
+
+    def _line(self, index: int, expected: ExpectedSpan | None) -> str:
+        """The drawn line of the span at ``index``, its metadata cut to the expected keys."""
+        span = self.aligner.forest.spans[index]
+        return actual_line(span, _named_keys(expected), METADATA_WIDTH)
 
     def _hint(self, expected: ExpectedSpan, steps: list[Step], parent: int) -> str:
         """Why a missing node may be missing: it matches a span elsewhere at this place."""
@@ -116,7 +151,7 @@ class Report:
             for index in level:
                 if index not in paired and aligner.perfect(expected, index) is not None:
                     return (
-                        f"out of order: it matches '{actual_line(forest.spans[index])}' "
+                        f"out of order: it matches '{self._line(index, expected)}' "
                         "at another place; ordered=False allows any order"
                     )
         if aligner.exact:
@@ -127,7 +162,7 @@ class Report:
                 free = not any(index in block for block in taken)
                 if deeper and free and aligner.perfect(expected, index) is not None:
                     return (
-                        f"it matches '{actual_line(forest.spans[index])}' deeper in the "
+                        f"it matches '{self._line(index, expected)}' deeper in the "
                         "tree; exact=False allows spans in between"
                     )
         return ""
@@ -170,6 +205,7 @@ class Report:
                     assert step.node is not None
                     pair = self.aligner.pair(step.node, index)
                     assert pair is not None
+                    self.expected_of[index] = step.node
                     if pair.diffs:
                         # Compare again, so matchers that show their last value show this one.
                         self.hints[index] = self.aligner.local(step.node, index)[1]
@@ -247,15 +283,15 @@ class Report:
         moved = self._pair_moved()
         forest = self.aligner.forest
         lines: list[str] = []
-        first: tuple[_Path, str] | None = None
+        headline = _Headline()
         inserts = sorted(self.inserts, key=lambda item: item[:3])
         cursor = 0
         for index in range(len(forest.spans) + 1):
             while cursor < len(inserts) and inserts[cursor][0] == index:
-                _, neg_depth, _, missing, path, note = inserts[cursor]
+                _, neg_depth, order, missing, path, note = inserts[cursor]
                 cursor += 1
-                if first is None:
-                    first = (path, f"missing span ({note})" if note else "missing span")
+                what = f"missing span ({note})" if note else "missing span"
+                headline.structural(self.insert_parents[order], (path, what))
                 for depth, item in walk(missing, -neg_depth):
                     text = expected_line(item)
                     lines.append(f"- {'  ' * depth}{text}")
@@ -267,20 +303,57 @@ class Report:
             mark = self.marks[index]
             depth = forest.depth[index]
             span = forest.spans[index]
-            text = actual_line(span)
+            text = self._line(index, self.expected_of.get(index))
             lines.append(f"{mark} {'  ' * depth}{text}")
             hints = self.hints.get(index, [])
             lines += [f"? {'  ' * (depth + 1)}{hint}" for hint in hints]
             self.marked.append(MarkedLine(_MARKS[mark], depth, text, span.span_id, tuple(hints)))
-            if first is None and mark == "!":
-                first = (self.paths[index], "; ".join(hints))
-            elif first is None and mark == "+" and index in self.paths:
-                first = (self.paths[index], "unexpected span")
+            if mark == "!":
+                found = (self.paths[index], "; ".join(hints))
+                if all(hint.startswith("duration_ms ") for hint in hints):
+                    headline.duration(index, forest.end[index], found)
+                else:
+                    headline.value(found)
+            elif mark == "+" and index in self.paths:
+                headline.structural(index, (self.paths[index], "unexpected span"))
         if moved:
             return f"span tree mismatch: {moved}", lines
+        first = headline.first()
         if first is None:  # pragma: no cover - a failed alignment always marks a line
             first = (None, "no alignment without differences")
         return f"span tree mismatch at {' > '.join(_unlink(first[0]))}: {first[1]}", lines
+
+
+class _Headline:
+    """Chooses the difference a failure's first line names, as the drawing meets them.
+
+    The first difference in drawing order, except that a differing duration
+    alone gives way to a missing or unexpected span inside that span's subtree:
+    an extra child lengthens its parent, and the child is the cause to name.
+    """
+
+    def __init__(self) -> None:
+        self.found: tuple[_Path, str] | None = None
+        self.pending: tuple[tuple[_Path, str], int, int] | None = None
+        """A duration-only mismatch and the flat index range of its subtree."""
+
+    def first(self) -> tuple[_Path, str] | None:
+        return self.found or (self.pending[0] if self.pending else None)
+
+    def duration(self, low: int, high: int, found: tuple[_Path, str]) -> None:
+        if self.found is None and self.pending is None:
+            self.pending = (found, low, high)
+
+    def value(self, found: tuple[_Path, str]) -> None:
+        if self.found is None:
+            self.found = self.pending[0] if self.pending else found
+
+    def structural(self, at: int, found: tuple[_Path, str]) -> None:
+        """A missing (``at``: its expected parent) or unexpected (``at``: itself) span."""
+        if self.found is not None:
+            return
+        inside = self.pending is not None and self.pending[1] <= at < self.pending[2]
+        self.found = found if self.pending is None or inside else self.pending[0]
 
 
 _MARKS: Final[dict[str, Mark]] = {"!": "!", "-": "-", "+": "+", "~": "~", " ": " "}

@@ -53,6 +53,13 @@ def _reject_constant(name: str) -> object:
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_int=int_from_text)
 
 
+_UNESCAPED_QUOTES: Final = (
+    "; the string's quotes look unescaped: in a normal string literal Python turns \\\" "
+    'into ", so a pasted summary with JSON-escaped strings loses its backslashes; '
+    'paste it into a raw string, r"""..."""'
+)
+
+
 class _LineError(ValueError):
     def __init__(self, problem: str, detail: str = "") -> None:
         super().__init__(problem)
@@ -389,7 +396,8 @@ def _parse_metadata(rest: str, start: int, offset: int) -> dict[str, object]:
             break
         raise _LineError(
             "bad metadata",
-            f"expected ',' or ')' after the value of {key!r} at column {offset + pos + 1}",
+            f"expected ',' or ')' after the value of {key!r} at column {offset + pos + 1}"
+            + (_UNESCAPED_QUOTES if isinstance(value, str) else ""),
         )
     trailing = rest[pos:].strip()
     if trailing:
