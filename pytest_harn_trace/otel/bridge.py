@@ -51,7 +51,6 @@ __all__ = [
     "OtelProviderError",
     "OtelSpanHook",
     "attach",
-    "capture_global_provider",
     "configure_capture",
     "spans_from_otel",
     "tracer_provider",
@@ -393,41 +392,6 @@ def tracer_provider() -> TracerProvider:
             _attached.add(provider)
             otel_state.singletons["provider"] = provider
         return provider
-
-
-def _sdk_provider(provider: object) -> TracerProvider | None:
-    if isinstance(provider, TracerProvider):
-        return provider
-    # Logfire's ProxyTracerProvider wraps the SDK provider it configured.
-    inner = getattr(provider, "provider", None)
-    return inner if isinstance(inner, TracerProvider) else None
-
-
-def capture_global_provider() -> TracerProvider:
-    """Make the global ``TracerProvider``'s spans reach the ``trace`` fixture; return it.
-
-    An SDK provider (or Logfire's proxy around one) gets the capture processor.
-    When no provider was set, this package's :func:`tracer_provider` becomes
-    the global one: from then on the application cannot set its own.
-
-    Raises:
-        OtelProviderError: when the global provider is of another kind.
-    """
-    current = otel_trace.get_tracer_provider()
-    sdk = _sdk_provider(current)
-    if sdk is None and isinstance(current, otel_trace.ProxyTracerProvider):
-        otel_trace.set_tracer_provider(tracer_provider())
-        current = otel_trace.get_tracer_provider()
-        sdk = _sdk_provider(current)
-    if sdk is None:
-        raise OtelProviderError(
-            f"the global OpenTelemetry TracerProvider is {_type_name(current)}, not an SDK "
-            "TracerProvider, so the trace fixture cannot see its spans; set an "
-            "opentelemetry.sdk.trace.TracerProvider as the global provider before the tests "
-            "run, give your instrumentation trace.otel_tracer_provider, or turn "
-            "OpenTelemetry capture off with the ini option harn_trace_otel = off"
-        )
-    return attach(sdk)
 
 
 def _type_name(value: object) -> str:
