@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from time import time_ns
 from typing import Any, final
 
 try:
@@ -39,6 +40,7 @@ from pytest_harn_trace.otel.mapping import (
     map_kind_and_name,
     map_span,
 )
+from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing import collector as _collector
 from pytest_harn_trace.tracing import events as _events
 from pytest_harn_trace.tracing.collector import SpanCollector
@@ -142,6 +144,10 @@ class HarnSpanProcessor(SpanProcessor):
         # OpenTelemetry span id -> (collector, state, Harn id) of each open span.
         self._open: dict[int, tuple[SpanCollector, _CaptureState, int]] = {}
         self._last: tuple[SpanCollector, _CaptureState] | None = None
+        # OpenTelemetry span id -> when each of its events was added, on the mock clock.
+        self._event_times: weakref.WeakValueDictionary[int, _EventTimes] = (
+            weakref.WeakValueDictionary()
+        )
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         """Start the Harn span, under the right parent, in start order."""
@@ -196,6 +202,8 @@ class HarnSpanProcessor(SpanProcessor):
         if context is not None:
             state.by_otel[context.span_id] = span_id
             self._open[context.span_id] = (collector, state, span_id)
+            if _clock._active is not None:
+                self._event_times[context.span_id] = _time_events(span)
         captured[span_id] = parent
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -205,6 +213,7 @@ class HarnSpanProcessor(SpanProcessor):
         if entry is None:
             return
         collector, state, span_id = entry
+        times = self._event_times.pop(context.span_id, None) if context is not None else None
         new_kind, new_name, metadata = map_span(
             span.name,
             span.attributes,
@@ -230,7 +239,7 @@ class HarnSpanProcessor(SpanProcessor):
                     for key, value in event_attributes.items()
                 }
                 state.normalizer.normalize(event_attributes)
-            collector.record_event(span_id, event.name, event_attributes)
+            _record_event(collector, span_id, event, event_attributes, times, span.start_time)
         if _events._sinks:
             token = _capturing.set(True)
             try:
@@ -246,6 +255,72 @@ class HarnSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered."""
         return True
+
+
+@final
+class _EventTimes:
+    """The mock clock's time when each event was added to one OpenTelemetry span."""
+
+    __slots__ = ("__weakref__", "at")
+
+    def __init__(self) -> None:
+        self.at: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        """(event name, its timestamp) -> (monotonic ms, wall ms) of each such event, in order."""
+
+
+def _time_events(span: SdkSpan) -> _EventTimes:
+    """Note the mock clock's time, read without moving it, as each event is added to ``span``.
+
+    OpenTelemetry stamps events with the real clock, which says nothing about
+    the mock clock's time, and ends spans only after their events are added.
+    The notes live as long as the span (the wrapper holds them), no longer.
+    """
+    times = _EventTimes()
+    add_event = span.add_event
+
+    def add_event_timed(
+        name: str, attributes: Attributes = None, timestamp: int | None = None
+    ) -> None:
+        stamp = time_ns() if timestamp is None else timestamp
+        clock = _clock._active
+        if clock is not None:
+            times.at.setdefault((name, stamp), []).append((clock.monotonic_ms, clock.wall_ms))
+        add_event(name, attributes, stamp)
+
+    span.add_event = add_event_timed  # type: ignore[method-assign]
+    return times
+
+
+def _record_event(
+    collector: SpanCollector,
+    span_id: int,
+    event: Any,
+    attributes: Mapping[str, object],
+    times: _EventTimes | None,
+    start_ns: int | None,
+) -> None:
+    """Record an OpenTelemetry event at the time it was added; never move the mock clock for it.
+
+    On the mock clock, an event whose addition was not seen (added before the
+    mock clock was installed, or not through ``add_event``) is shown at the
+    span's end; on the real clock, events keep their own timestamps.
+    """
+    noted = None if times is None else times.at.get((event.name, event.timestamp))
+    if noted:
+        monotonic_ms, wall_ms = noted.pop(0)
+        collector._record_event_at(span_id, event.name, attributes, wall_ms, mock_ms=monotonic_ms)
+        return
+    clock = _clock._active
+    if clock is not None:
+        collector._record_event_at(
+            span_id, event.name, attributes, clock.wall_ms, mock_ms=clock.monotonic_ms
+        )
+        return
+    stamp: int = event.timestamp
+    offset_ms = max(stamp - (start_ns or stamp), 0) // 1_000_000
+    collector._record_event_at(
+        span_id, event.name, attributes, stamp // 1_000_000, offset_ms=offset_ms
+    )
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
