@@ -14,6 +14,7 @@ No private OpenTelemetry global is read or written.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from time import time_ns
@@ -145,9 +146,7 @@ class HarnSpanProcessor(SpanProcessor):
         self._open: dict[int, tuple[SpanCollector, _CaptureState, int]] = {}
         self._last: tuple[SpanCollector, _CaptureState] | None = None
         # OpenTelemetry span id -> when each of its events was added, on the mock clock.
-        self._event_times: weakref.WeakValueDictionary[int, _EventTimes] = (
-            weakref.WeakValueDictionary()
-        )
+        self._event_times: dict[int, _EventTimes] = {}
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         """Start the Harn span, under the right parent, in start order."""
@@ -203,7 +202,7 @@ class HarnSpanProcessor(SpanProcessor):
             state.by_otel[context.span_id] = span_id
             self._open[context.span_id] = (collector, state, span_id)
             if _clock._active is not None:
-                self._event_times[context.span_id] = _time_events(span)
+                _time_events(span, self._event_times, context.span_id)
         captured[span_id] = parent
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -213,7 +212,8 @@ class HarnSpanProcessor(SpanProcessor):
         if entry is None:
             return
         collector, state, span_id = entry
-        times = self._event_times.pop(context.span_id, None) if context is not None else None
+        event_times = self._event_times
+        times = event_times.pop(context.span_id, None) if event_times and context else None
         new_kind, new_name, metadata = map_span(
             span.name,
             span.attributes,
@@ -257,38 +257,41 @@ class HarnSpanProcessor(SpanProcessor):
         return True
 
 
-@final
-class _EventTimes:
-    """The mock clock's time when each event was added to one OpenTelemetry span."""
-
-    __slots__ = ("__weakref__", "at")
-
-    def __init__(self) -> None:
-        self.at: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        """(event name, its timestamp) -> (monotonic ms, wall ms) of each such event, in order."""
+_EventTimes = dict[tuple[str, int], list[tuple[int, int]]]
+"""(event name, its timestamp) -> (monotonic ms, wall ms) of each such event, in order."""
 
 
-def _time_events(span: SdkSpan) -> _EventTimes:
+def _time_events(span: SdkSpan, event_times: dict[int, _EventTimes], otel_id: int) -> None:
     """Note the mock clock's time, read without moving it, as each event is added to ``span``.
 
     OpenTelemetry stamps events with the real clock, which says nothing about
-    the mock clock's time, and ends spans only after their events are added.
-    The notes live as long as the span (the wrapper holds them), no longer.
+    the mock clock's time, and the processor sees them only when the span ends.
+    The notes go to ``event_times[otel_id]``, made at the span's first event.
+    The span is held weakly, so that it is freed as soon as it is dropped.
     """
-    times = _EventTimes()
-    add_event = span.add_event
+    span.add_event = functools.partial(  # type: ignore[method-assign]
+        _add_event_timed, weakref.ref(span), event_times, otel_id
+    )
 
-    def add_event_timed(
-        name: str, attributes: Attributes = None, timestamp: int | None = None
-    ) -> None:
-        stamp = time_ns() if timestamp is None else timestamp
-        clock = _clock._active
-        if clock is not None:
-            times.at.setdefault((name, stamp), []).append((clock.monotonic_ms, clock.wall_ms))
-        add_event(name, attributes, stamp)
 
-    span.add_event = add_event_timed  # type: ignore[method-assign]
-    return times
+def _add_event_timed(
+    span_ref: weakref.ref[SdkSpan],
+    event_times: dict[int, _EventTimes],
+    otel_id: int,
+    name: str,
+    attributes: Attributes = None,
+    timestamp: int | None = None,
+) -> None:
+    stamp = time_ns() if timestamp is None else timestamp
+    clock = _clock._active
+    if clock is not None:
+        times = event_times.get(otel_id)
+        if times is None:
+            times = event_times[otel_id] = {}
+        times.setdefault((name, stamp), []).append((clock.monotonic_ms, clock.wall_ms))
+    span = span_ref()
+    if span is not None:
+        type(span).add_event(span, name, attributes, stamp)
 
 
 def _record_event(
@@ -305,7 +308,7 @@ def _record_event(
     mock clock was installed, or not through ``add_event``) is shown at the
     span's end; on the real clock, events keep their own timestamps.
     """
-    noted = None if times is None else times.at.get((event.name, event.timestamp))
+    noted = None if times is None else times.get((event.name, event.timestamp))
     if noted:
         monotonic_ms, wall_ms = noted.pop(0)
         collector._record_event_at(span_id, event.name, attributes, wall_ms, mock_ms=monotonic_ms)
