@@ -89,10 +89,19 @@ def test_asyncio_default_executor_of_a_loop_left_open_draws_no_warning(
     result.stdout.no_fnmatch_line("*asyncio_0*")
 
 
+@pytest.mark.parametrize(
+    ("workers", "submitted", "threads"),
+    [
+        (1, 1, "thread 'busy_0'"),
+        # The third item waits in the queue: both workers are busy with the first two.
+        (2, 3, "threads 'busy_0', 'busy_1'"),
+    ],
+    ids=["running", "running-and-queued"],
+)
 def test_a_pool_worker_still_running_the_tests_work_is_warned_about(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, workers: int, submitted: int, threads: str
 ) -> None:
-    pytester.makepyfile("""
+    pytester.makepyfile(f"""
         import concurrent.futures
         import threading
 
@@ -101,9 +110,10 @@ def test_a_pool_worker_still_running_the_tests_work_is_warned_about(
 
 
         def test_work_left_running(trace):
-            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="busy")
+            pool = concurrent.futures.ThreadPoolExecutor({workers}, thread_name_prefix="busy")
             pools.append(pool)
-            pool.submit(release.wait, 10)
+            for _ in range({submitted}):
+                pool.submit(release.wait, 10)
 
 
         def test_release():
@@ -113,39 +123,9 @@ def test_a_pool_worker_still_running_the_tests_work_is_warned_about(
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines([
-        "*HarnTraceWarning: test_*.py::test_work_left_running left thread 'busy_0' running; "
-        "started during the test, it stays bound to this test's trace*stop and join it*",
+        f"*HarnTraceWarning: test_*.py::test_work_left_running left {threads} running; "
+        "started during the test, * stay* bound to this test's trace*stop and join*",
     ])
-
-
-def test_queued_work_keeps_an_idle_looking_worker_counted_as_running(
-    pytester: pytest.Pytester,
-) -> None:
-    pytester.makepyfile("""
-        import concurrent.futures
-        import threading
-
-        release = threading.Event()
-        pools = []
-
-
-        def test_work_queued_behind_running_work(trace):
-            pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pair")
-            pools.append(pool)
-            pool.submit(release.wait, 10)
-            pool.submit(release.wait, 10)
-            pool.submit(release.wait, 10)  # queued: both workers are busy
-
-
-        def test_release():
-            release.set()
-            pools[0].shutdown()
-    """)
-    result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=2, warnings=1)
-    result.stdout.fnmatch_lines(
-        ["*test_work_queued_behind_running_work left threads 'pair_0', 'pair_1' running*"]
-    )
 
 
 @pytest.mark.usefixtures("warnings_are_errors")

@@ -248,31 +248,35 @@ def test_logfire_configured_after_a_trace_test_gets_its_spans_and_so_does_trace(
     suite.runpytest_subprocess(*FAST).assert_outcomes(passed=3)
 
 
+NOOP_FIRST = """
+from opentelemetry import trace as otel_trace
+
+import app
+
+
+def test_first(trace):
+    app.work()
+"""
+
+
 def test_a_provider_trace_cannot_see_set_during_a_trace_test_fails_it_there(
     suite: pytest.Pytester,
 ) -> None:
     suite.makepyfile(
-        test_noop="""
-        from opentelemetry import trace as otel_trace
+        test_noop=NOOP_FIRST
+        + """
 
-        import app
-
-
-        def test_first(trace):
-            app.work()
+def test_silences_opentelemetry(trace):
+    otel_trace.set_tracer_provider(otel_trace.NoOpTracerProvider())
 
 
-        def test_silences_opentelemetry(trace):
-            otel_trace.set_tracer_provider(otel_trace.NoOpTracerProvider())
+def test_later_trace_test(trace):
+    pass
 
 
-        def test_later_trace_test(trace):
-            pass
-
-
-        def test_without_trace():
-            app.work()
-    """
+def test_without_trace():
+    app.work()
+"""
     )
     result = suite.runpytest_subprocess(*FAST, *NO_LOGFIRE)
     result.assert_outcomes(passed=2, failed=1, errors=1)
@@ -297,19 +301,12 @@ def test_a_provider_trace_cannot_see_set_outside_trace_tests_fails_no_other_test
     suite: pytest.Pytester,
 ) -> None:
     suite.makepyfile(
-        test_noop="""
-        from opentelemetry import trace as otel_trace
+        test_noop=NOOP_FIRST
+        + """
 
-        import app
-
-
-        def test_first(trace):
-            app.work()
-
-
-        def test_silences_opentelemetry():
-            otel_trace.set_tracer_provider(otel_trace.NoOpTracerProvider())
-            app.work()
-    """
+def test_silences_opentelemetry():
+    otel_trace.set_tracer_provider(otel_trace.NoOpTracerProvider())
+    app.work()
+"""
     )
     suite.runpytest_subprocess(*FAST, *NO_LOGFIRE).assert_outcomes(passed=2)
