@@ -15,10 +15,13 @@ context lands in the first test's trace, and the later test is told so.
 
 from __future__ import annotations
 
+import queue
+import sys
 import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from types import FrameType
 from typing import final
 
 from pytest_harn_trace.tracing import collector as _collector
@@ -120,9 +123,11 @@ class Isolation:
             )
         if strays:
             _left_running.append(_LeftRunning(self._test, strays, self._collector))
-            one = len(strays) == 1
+        running = _busy(strays)
+        if running:
+            one = len(running) == 1
             messages.append(
-                f"{self._test} left {_threads(strays)} running; started during the test, "
+                f"{self._test} left {_threads(running)} running; started during the test, "
                 f"{'it stays' if one else 'they stay'} bound to this test's trace (now "
                 f"{_spans(len(self._collector.spans()))}, {len(left_open)} open), so whatever "
                 f"{'it records' if one else 'they record'} from now on, raw span ids included, "
@@ -170,6 +175,39 @@ def _is_pool_worker(thread: threading.Thread) -> bool:
     # ``_target`` is the function the thread runs, kept until it returns.
     target = getattr(thread, "_target", None)
     return getattr(target, "__module__", None) == "concurrent.futures.thread"
+
+
+def _busy(threads: list[threading.Thread]) -> list[threading.Thread]:
+    """The threads that are doing something: all but the idle pool workers.
+
+    A pool left open (asyncio's default executor, on a loop that was not shut
+    down, or an executor never shut down) keeps its workers waiting for work.
+    They run none of the test's code, and the test has no handle to stop them.
+    """
+    if not any(_is_pool_worker(thread) for thread in threads):
+        return threads
+    frames = sys._current_frames()
+    return [thread for thread in threads if not _is_idle_pool_worker(thread, frames)]
+
+
+def _is_idle_pool_worker(thread: threading.Thread, frames: dict[int, FrameType]) -> bool:
+    """Whether ``thread`` is a ``concurrent.futures`` worker waiting for work on an empty queue.
+
+    Waiting, its innermost Python frame is the worker loop itself (it blocks in
+    the queue's C code); running a work item, the item's frames are above it.
+    """
+    if not _is_pool_worker(thread) or thread.ident is None:
+        return False
+    frame = frames.get(thread.ident)
+    loop = getattr(getattr(thread, "_target", None), "__code__", None)
+    if frame is None or frame.f_code is not loop:
+        return False
+    # Between two items the loop is on top too: idle only if no item is queued.
+    queues = [arg for arg in getattr(thread, "_args", ()) if isinstance(arg, _QUEUES)]
+    return bool(queues) and all(work.empty() for work in queues)
+
+
+_QUEUES = (queue.SimpleQueue, queue.Queue)
 
 
 def _threads(threads: list[threading.Thread]) -> str:

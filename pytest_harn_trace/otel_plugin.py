@@ -1,9 +1,9 @@
 """The plugin's OpenTelemetry part: the ``trace`` fixture captures OTel spans when it can.
 
 With the ``[otel]`` extra installed, each test using ``trace`` gets the spans
-of the global ``TracerProvider`` (see
-:func:`pytest_harn_trace.otel.bridge.capture_global_provider`); without it, nothing changes and
-nothing from OpenTelemetry is imported.
+of the global ``TracerProvider``, shared with the suite (see
+:mod:`pytest_harn_trace.otel.global_provider`); without it, nothing changes
+and nothing from OpenTelemetry is imported.
 """
 
 from __future__ import annotations
@@ -96,10 +96,11 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
         return
     try:
         from pytest_harn_trace.otel import bridge as otel
+        from pytest_harn_trace.otel.global_provider import capture_global_provider
     except ImportError:  # the [otel] extra is not installed: the plugin works as before
         return
     try:
-        otel.capture_global_provider()
+        capture_global_provider()
     except otel.OtelProviderError as exc:
         pytest.fail(f"{request.node.nodeid}: {exc}", pytrace=False)
     hook = config.hook.pytest_harn_trace_otel_span

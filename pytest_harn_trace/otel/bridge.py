@@ -14,8 +14,10 @@ No private OpenTelemetry global is read or written.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from time import time_ns
 from typing import Any, final
 
 try:
@@ -39,6 +41,7 @@ from pytest_harn_trace.otel.mapping import (
     map_kind_and_name,
     map_span,
 )
+from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing import collector as _collector
 from pytest_harn_trace.tracing import events as _events
 from pytest_harn_trace.tracing.collector import SpanCollector
@@ -51,7 +54,6 @@ __all__ = [
     "OtelProviderError",
     "OtelSpanHook",
     "attach",
-    "capture_global_provider",
     "configure_capture",
     "spans_from_otel",
     "tracer_provider",
@@ -143,6 +145,8 @@ class HarnSpanProcessor(SpanProcessor):
         # OpenTelemetry span id -> (collector, state, Harn id) of each open span.
         self._open: dict[int, tuple[SpanCollector, _CaptureState, int]] = {}
         self._last: tuple[SpanCollector, _CaptureState] | None = None
+        # OpenTelemetry span id -> when each of its events was added, on the mock clock.
+        self._event_times: dict[int, _EventTimes] = {}
 
     def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
         """Start the Harn span, under the right parent, in start order."""
@@ -197,6 +201,8 @@ class HarnSpanProcessor(SpanProcessor):
         if context is not None:
             state.by_otel[context.span_id] = span_id
             self._open[context.span_id] = (collector, state, span_id)
+            if _clock._active is not None:
+                _time_events(span, self._event_times, context.span_id)
         captured[span_id] = parent
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -206,6 +212,8 @@ class HarnSpanProcessor(SpanProcessor):
         if entry is None:
             return
         collector, state, span_id = entry
+        event_times = self._event_times
+        times = event_times.pop(context.span_id, None) if event_times and context else None
         new_kind, new_name, metadata = map_span(
             span.name,
             span.attributes,
@@ -231,7 +239,7 @@ class HarnSpanProcessor(SpanProcessor):
                     for key, value in event_attributes.items()
                 }
                 state.normalizer.normalize(event_attributes)
-            collector.record_event(span_id, event.name, event_attributes)
+            _record_event(collector, span_id, event, event_attributes, times, span.start_time)
         if _events._sinks:
             token = _capturing.set(True)
             try:
@@ -247,6 +255,75 @@ class HarnSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered."""
         return True
+
+
+_EventTimes = dict[tuple[str, int], list[tuple[int, int]]]
+"""(event name, its timestamp) -> (monotonic ms, wall ms) of each such event, in order."""
+
+
+def _time_events(span: SdkSpan, event_times: dict[int, _EventTimes], otel_id: int) -> None:
+    """Note the mock clock's time, read without moving it, as each event is added to ``span``.
+
+    OpenTelemetry stamps events with the real clock, which says nothing about
+    the mock clock's time, and the processor sees them only when the span ends.
+    The notes go to ``event_times[otel_id]``, made at the span's first event.
+    The span is held weakly, so that it is freed as soon as it is dropped.
+    """
+    span.add_event = functools.partial(  # type: ignore[method-assign]
+        _add_event_timed, weakref.ref(span), event_times, otel_id
+    )
+
+
+def _add_event_timed(
+    span_ref: weakref.ref[SdkSpan],
+    event_times: dict[int, _EventTimes],
+    otel_id: int,
+    name: str,
+    attributes: Attributes = None,
+    timestamp: int | None = None,
+) -> None:
+    stamp = time_ns() if timestamp is None else timestamp
+    clock = _clock._active
+    if clock is not None:
+        times = event_times.get(otel_id)
+        if times is None:
+            times = event_times[otel_id] = {}
+        times.setdefault((name, stamp), []).append((clock.monotonic_ms, clock.wall_ms))
+    span = span_ref()
+    if span is not None:
+        type(span).add_event(span, name, attributes, stamp)
+
+
+def _record_event(
+    collector: SpanCollector,
+    span_id: int,
+    event: Any,
+    attributes: Mapping[str, object],
+    times: _EventTimes | None,
+    start_ns: int | None,
+) -> None:
+    """Record an OpenTelemetry event at the time it was added; never move the mock clock for it.
+
+    On the mock clock, an event whose addition was not seen (added before the
+    mock clock was installed, or not through ``add_event``) is shown at the
+    span's end; on the real clock, events keep their own timestamps.
+    """
+    noted = None if times is None else times.get((event.name, event.timestamp))
+    if noted:
+        monotonic_ms, wall_ms = noted.pop(0)
+        collector._record_event_at(span_id, event.name, attributes, wall_ms, mock_ms=monotonic_ms)
+        return
+    clock = _clock._active
+    if clock is not None:
+        collector._record_event_at(
+            span_id, event.name, attributes, clock.wall_ms, mock_ms=clock.monotonic_ms
+        )
+        return
+    stamp: int = event.timestamp
+    offset_ms = max(stamp - (start_ns or stamp), 0) // 1_000_000
+    collector._record_event_at(
+        span_id, event.name, attributes, stamp // 1_000_000, offset_ms=offset_ms
+    )
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -393,41 +470,6 @@ def tracer_provider() -> TracerProvider:
             _attached.add(provider)
             otel_state.singletons["provider"] = provider
         return provider
-
-
-def _sdk_provider(provider: object) -> TracerProvider | None:
-    if isinstance(provider, TracerProvider):
-        return provider
-    # Logfire's ProxyTracerProvider wraps the SDK provider it configured.
-    inner = getattr(provider, "provider", None)
-    return inner if isinstance(inner, TracerProvider) else None
-
-
-def capture_global_provider() -> TracerProvider:
-    """Make the global ``TracerProvider``'s spans reach the ``trace`` fixture; return it.
-
-    An SDK provider (or Logfire's proxy around one) gets the capture processor.
-    When no provider was set, this package's :func:`tracer_provider` becomes
-    the global one: from then on the application cannot set its own.
-
-    Raises:
-        OtelProviderError: when the global provider is of another kind.
-    """
-    current = otel_trace.get_tracer_provider()
-    sdk = _sdk_provider(current)
-    if sdk is None and isinstance(current, otel_trace.ProxyTracerProvider):
-        otel_trace.set_tracer_provider(tracer_provider())
-        current = otel_trace.get_tracer_provider()
-        sdk = _sdk_provider(current)
-    if sdk is None:
-        raise OtelProviderError(
-            f"the global OpenTelemetry TracerProvider is {_type_name(current)}, not an SDK "
-            "TracerProvider, so the trace fixture cannot see its spans; set an "
-            "opentelemetry.sdk.trace.TracerProvider as the global provider before the tests "
-            "run, give your instrumentation trace.otel_tracer_provider, or turn "
-            "OpenTelemetry capture off with the ini option harn_trace_otel = off"
-        )
-    return attach(sdk)
 
 
 def _type_name(value: object) -> str:

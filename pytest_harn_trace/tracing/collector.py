@@ -368,7 +368,41 @@ class SpanCollector:
                 offset_ms = (_perf_ns() - span[_STARTED_NS]) // _NS_PER_MS
             else:
                 offset_ms = max(mock_now_ms - span[_MOCK_START_MS], 0)
-        event = SpanEvent(name, time_unix_ms, offset_ms, checked)
+        self._append_event(span, SpanEvent(name, time_unix_ms, offset_ms, checked))
+        return True
+
+    def _record_event_at(
+        self,
+        span_id: int,
+        name: str,
+        attributes: Mapping[str, object] | None,
+        time_unix_ms: int,
+        *,
+        mock_ms: int | None = None,
+        offset_ms: int = 0,
+    ) -> bool:
+        """Append an event the caller timed, reading no clock (a mock clock never moves).
+
+        For bridges whose events carry their own time (OpenTelemetry). With
+        ``mock_ms`` (the mock clock's monotonic reading when the event
+        happened), the offset is that minus the span's mock start; otherwise
+        it is ``offset_ms``.
+
+        Returns:
+            ``True`` if attached; ``False`` if ``span_id`` is not an open span.
+        """
+        func = "span_record_event"
+        name = _check_name(func, name)
+        checked = _check_attributes(func, span_id, attributes)
+        span = self._open.get(span_id)
+        if span is None:
+            return False
+        if mock_ms is not None and span[_MOCK_START_MS] is not None:
+            offset_ms = max(mock_ms - span[_MOCK_START_MS], 0)
+        self._append_event(span, SpanEvent(name, time_unix_ms, offset_ms, checked))
+        return True
+
+    def _append_event(self, span: _OpenSpan, event: SpanEvent) -> None:
         events = span[_EVENTS]
         if events.__class__ is not list:
             # The first event swaps the empty tuple for a list: one thread at a time,
@@ -378,7 +412,6 @@ class SpanCollector:
                 if events.__class__ is not list:
                     events = span[_EVENTS] = []
         events.append(event)
-        return True
 
     def _retag(
         self,

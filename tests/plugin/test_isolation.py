@@ -283,10 +283,11 @@ def test_a_thread_pool_reused_by_a_later_test_tells_it_where_its_spans_went(
 ) -> None:
     pytester.makepyfile(POOL_TESTS)
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=3, warnings=2)
+    # test_a's worker is idle when test_a ends: only test_b's misrouted span is worth a warning.
+    result.assert_outcomes(passed=3, warnings=1)
+    result.stdout.no_fnmatch_line("*test_a left thread*")
     result.stdout.fnmatch_lines(
         [
-            "*test_a left thread 'agent-pool_0' running; started during the test*",
             "*test_b_without_context: 1 span recorded while this test ran went to the trace of "
             "test_*.py::test_a, which left thread 'agent-pool_0' running, bound to its trace. "
             "If that was this test's work, submitted to a thread pool that test created, submit "
