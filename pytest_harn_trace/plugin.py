@@ -26,6 +26,7 @@ from pytest_harn_trace.snapshot import (
 from pytest_harn_trace.tracing.clock import MockClock, install_override
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import OpenSpan
+from pytest_harn_trace.tracing.shown import shown
 from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
 __all__ = [
@@ -362,12 +363,12 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
             _bad_marker(
                 request,
                 f"takes keyword arguments only ({', '.join(_MARKER_ARGS)}), "
-                f"got positional {marker.args!r}",
+                f"got positional {shown(marker.args)}",
             )
         for key, value in marker.kwargs.items():
             if key == "virtual_time":
                 if not isinstance(value, bool):
-                    _bad_marker(request, f"virtual_time={value!r}: expected True or False")
+                    _bad_marker(request, f"virtual_time={shown(value)}: expected True or False")
                 continue
             if key not in settings:
                 _bad_marker(
@@ -375,7 +376,7 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                     f"got unknown argument {key!r}; accepted: {', '.join(_MARKER_ARGS)}",
                 )
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                _bad_marker(request, f"{key}={value!r}: expected milliseconds as an int >= 0")
+                _bad_marker(request, f"{key}={shown(value)}: expected milliseconds as an int >= 0")
             settings[key] = value
     return settings["wall_ms"], settings["auto_advance_ms"]
 

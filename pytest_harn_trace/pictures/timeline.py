@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple, final
 
 from pytest_harn_trace.tracing.model import Span
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["Row", "Timeline", "build_timeline", "write_picture"]
 
@@ -141,7 +142,7 @@ def write_picture(path: object, text: str, what: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"the {what} path must be a file path (str or pathlib.Path), got "
-            f"{type(path).__name__} {path!r}; such as tmp_path / 'trace{_SUFFIX[what]}'"
+            f"{type(path).__name__} {shown(path)}; such as tmp_path / 'trace{_SUFFIX[what]}'"
         )
     target = Path(path)
     try:
