@@ -14,6 +14,7 @@ No private OpenTelemetry global is read or written.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, final
@@ -53,6 +54,7 @@ __all__ = [
     "attach",
     "capture_global_provider",
     "configure_capture",
+    "release_open_spans",
     "spans_from_otel",
     "tracer_provider",
 ]
@@ -156,9 +158,7 @@ class HarnSpanProcessor(SpanProcessor):
             state = _state_for(collector)
             self._last = (collector, state)
         if state.trace_id != collector.trace_id:  # first span, or the collector was reset
-            state.trace_id = collector.trace_id
-            state.by_otel.clear()
-            state.parents.clear()
+            _new_trace(state, collector)
         attributes = span.attributes
         if attributes:  # most instrumentation sets its attributes after the start
             plain = _plain(attributes)
@@ -241,12 +241,58 @@ class HarnSpanProcessor(SpanProcessor):
         else:
             collector.end(span_id)
 
+    def release(self, collector: SpanCollector) -> int:
+        """Forget ``collector``'s spans still open; return how many there were.
+
+        Their Harn spans stay open in ``collector``, where they are reported;
+        if the OpenTelemetry spans end later, nothing is recorded.
+        """
+        # list() copies the table in one step, while other threads may add to it.
+        stale = [key for key, entry in list(self._open.items()) if entry[0] is collector]
+        for key in stale:
+            self._open.pop(key, None)
+        last = self._last
+        if last is not None and last[0] is collector:
+            self._last = None
+        return len(stale)
+
     def shutdown(self) -> None:
         """Nothing to release: spans went to their collectors as they ended."""
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered."""
         return True
+
+
+_new_trace_lock = threading.Lock()
+
+
+def _new_trace(state: _CaptureState, collector: SpanCollector) -> None:
+    """Forget the ids ``state`` mapped for an earlier trace of ``collector``.
+
+    Threads starting the first spans of a trace at once all see the old trace
+    id; only the first may clear, or it would wipe the parents the others just
+    recorded. The new id is set last, so a thread that sees it sees the clear.
+    """
+    with _new_trace_lock:
+        if state.trace_id != collector.trace_id:
+            state.by_otel.clear()
+            state.parents.clear()
+            state.trace_id = collector.trace_id
+
+
+def release_open_spans(collector: SpanCollector) -> int:
+    """Drop the bridge's references to ``collector``'s OpenTelemetry spans still open.
+
+    Called when a test ends: an OpenTelemetry span the test started and never
+    ended would otherwise keep the test's collector, and every span in it,
+    alive for the rest of the session. The spans stay open in the collector,
+    which reports them as it reports Harn spans left open.
+
+    Returns:
+        How many open spans were dropped.
+    """
+    return _PROCESSOR.release(collector)
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
