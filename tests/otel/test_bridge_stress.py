@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import random
-import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -26,18 +25,15 @@ from pytest_harn_trace import (
     use_collector,
 )
 from pytest_harn_trace.otel.bridge import configure_capture, tracer_provider
+from tests.unit.test_thread_stress import tiny_switch_interval
 
 THREADS = 8
 
 
 @pytest.fixture
 def fast_switching() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with tiny_switch_interval():
         yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 @pytest.fixture
@@ -45,15 +41,22 @@ def tracer() -> Tracer:
     return tracer_provider().get_tracer("stress")
 
 
-def run_threads(collector: SpanCollector, work: Callable[[int], None]) -> None:
-    """Run ``work(i)`` on ``THREADS`` threads, each in a copy of a context bound to it."""
+def run_trace(work: Callable[[int, threading.Barrier], None]) -> SpanCollector:
+    """Run ``work(i, barrier)`` on ``THREADS`` threads in a fresh trace; return its collector.
+
+    Each thread runs in a copy of a context bound to the collector, and all
+    of them wait at the barrier, once, so their next spans start at once.
+    """
+    collector = SpanCollector()
+    configure_capture(collector)
+    barrier = threading.Barrier(THREADS)
     with use_collector(collector):
         contexts = [contextvars.copy_context() for _ in range(THREADS)]
     was_enabled = is_tracing_enabled()
     set_tracing_enabled(True)
     try:
         threads = [
-            threading.Thread(target=context.run, args=(work, index))
+            threading.Thread(target=context.run, args=(work, index, barrier))
             for index, context in enumerate(contexts)
         ]
         for thread in threads:
@@ -62,6 +65,7 @@ def run_threads(collector: SpanCollector, work: Callable[[int], None]) -> None:
             thread.join()
     finally:
         set_tracing_enabled(was_enabled)
+    return collector
 
 
 def misparented(collector: SpanCollector) -> list[str]:
@@ -85,19 +89,15 @@ def misparented(collector: SpanCollector) -> list[str]:
 def test_the_first_spans_of_a_trace_from_8_threads_at_once_keep_their_parents(
     fast_switching, tracer
 ):
+    def work(index: int, barrier: threading.Barrier) -> None:
+        with span("pipeline", f"t{index}"):
+            barrier.wait()
+            with tracer.start_as_current_span(f"t{index}-otel"):
+                pass
+
     wrong: list[str] = []
     for _ in range(500):
-        collector = SpanCollector()
-        configure_capture(collector)
-        barrier = threading.Barrier(THREADS)
-
-        def work(index: int, barrier: threading.Barrier = barrier) -> None:
-            with span("pipeline", f"t{index}"):
-                barrier.wait()
-                with tracer.start_as_current_span(f"t{index}-otel"):
-                    pass
-
-        run_threads(collector, work)
+        collector = run_trace(work)
         assert len(collector.spans()) == 2 * THREADS
         wrong += misparented(collector)
     assert wrong == []
@@ -106,28 +106,24 @@ def test_the_first_spans_of_a_trace_from_8_threads_at_once_keep_their_parents(
 def test_8_threads_recording_mixed_spans_into_one_trace_keep_their_parents(
     fast_switching, tracer
 ):
+    steps = 60
+
+    def work(index: int, barrier: threading.Barrier) -> None:
+        choose = random.Random(index).random
+        with span("pipeline", f"t{index}"):
+            barrier.wait()
+            for step in range(steps):
+                name = f"t{index}-{step}"
+                if choose() < 0.5:
+                    with tracer.start_as_current_span(name), span("step", f"{name}-inner"):
+                        pass
+                else:
+                    with span("step", name), tracer.start_as_current_span(f"{name}-otel"):
+                        pass
+
     wrong: list[str] = []
-    for round_index in range(6):
-        collector = SpanCollector()
-        configure_capture(collector)
-        barrier = threading.Barrier(THREADS)
-
-        def work(
-            index: int, seed: int = round_index, barrier: threading.Barrier = barrier
-        ) -> None:
-            choose = random.Random(seed * THREADS + index).random
-            with span("pipeline", f"t{index}"):
-                barrier.wait()
-                for step in range(60):
-                    name = f"t{index}-{step}"
-                    if choose() < 0.5:
-                        with tracer.start_as_current_span(name), span("step", f"{name}-inner"):
-                            pass
-                    else:
-                        with span("step", name), tracer.start_as_current_span(f"{name}-otel"):
-                            pass
-
-        run_threads(collector, work)
-        assert len(collector.spans()) == THREADS * (1 + 60 * 2)
+    for _ in range(6):
+        collector = run_trace(work)
+        assert len(collector.spans()) == THREADS * (1 + steps * 2)
         wrong += misparented(collector)
     assert wrong == []
