@@ -18,13 +18,18 @@ interleaved and medians reported:
   fixture does.
 
 It also reports the memory still held after the simulated tests (tracemalloc,
-after a full garbage collection).
+after a full garbage collection), and, with the ``[otel]`` extra installed,
+the memory held after tests that each leave an OpenTelemetry span open
+(``tracer.start_span`` never ended) in a trace with a 10 KB value: with the
+bridge keeping the span (the behaviour before it released them at a test's
+end) and with the release the ``trace`` fixture does.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextvars
+import functools
 import gc
 import platform
 import statistics
@@ -47,6 +52,48 @@ def run_tests(count: int, *, cleanup: bool) -> None:
         _collector.swap_enabled(was_enabled)
         if cleanup:
             collector._leave_context()
+
+
+def run_otel_tests(count: int, *, release: bool) -> None:
+    """Run ``count`` simulated tests, each leaving an OpenTelemetry span open in its trace."""
+    from pytest_harn_trace.otel.bridge import (
+        configure_capture,
+        release_open_spans,
+        tracer_provider,
+    )
+
+    tracer = tracer_provider().get_tracer("bench_leak")
+    for index in range(count):
+        collector = SpanCollector()
+        configure_capture(collector)
+        was_enabled = _collector.swap_enabled(True)
+        with use_collector(collector):
+            span_id = _collector.span_start("pipeline", "test")
+            _collector.span_set_metadata(span_id, "blob", f"{index:010}" * 1_000)  # 10 KB
+            _collector.span_end(span_id)
+            tracer.start_span("forgotten")
+        _collector.swap_enabled(was_enabled)
+        collector._leave_context()
+        if release:
+            release_open_spans(collector)
+
+
+def otel_retained(count: int) -> dict[str, int] | None:
+    """Bytes held after ``count`` OTel-leaking tests, kept and released; None without OTel."""
+    try:
+        from pytest_harn_trace.otel.bridge import tracer_provider
+        from pytest_harn_trace.otel.state import singletons
+    except ImportError:
+        return None
+    tracer_provider()  # created outside the measurement: one per process
+    out = {}
+    for label, release in (("bridge keeps the open span", False), ("released at test end", True)):
+        run = functools.partial(
+            contextvars.copy_context().run, run_otel_tests, count, release=release
+        )
+        out[label] = retained_bytes(run)
+        singletons["processor"]._open.clear()  # what the kept scenario left, for the next
+    return out
 
 
 def time_root_spans(spans: int) -> float:
@@ -124,6 +171,16 @@ def main() -> None:
         )
     for label in labels[1:]:
         print(f"  {label} / no earlier tests: {statistics.median(samples[label]) / floor:5.1f}x")
+    otel = otel_retained(args.tests)
+    if otel is None:
+        print("OpenTelemetry is not installed: no figures for spans left open through the bridge")
+        return
+    print(
+        f"{args.tests} earlier tests each left an OpenTelemetry span open in a trace with a "
+        "10 KB value; memory still held"
+    )
+    for label, held in otel.items():
+        print(f"  {label:32} {held / 1e6:6.2f} MB   {held / args.tests / 1024:6.1f} KiB per test")
 
 
 if __name__ == "__main__":

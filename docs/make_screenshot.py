@@ -69,7 +69,8 @@ def main() -> None:
              "--harn-trace-html=pages", "test_demo_failure.py"],
             cwd=work, capture_output=True, text=True, check=False,
         )
-        page = work / "pages" / "test_demo_failure.py_test_answer_without_escalating.html"
+        pages = sorted((work / "pages").glob("test_demo_failure.py_test_answer_*.html"))
+        page = pages[0] if len(pages) == 1 else work / "pages" / "(no page)"
         if run.returncode != 1 or not page.is_file():
             sys.exit(f"expected one failing test and its page, got:\n{run.stdout}{run.stderr}")
         with Chromium(width=1280, height=660) as browser:

@@ -27,6 +27,7 @@ from pytest_harn_trace.tracing import events as _events
 from pytest_harn_trace.tracing.clock import REAL_CLOCK_ADVICE, RealClockError
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import JsonValue, OpenSpan, Span, SpanKind
+from pytest_harn_trace.tracing.shown import shown
 from pytest_harn_trace.tracing.summary import format_summary
 
 __all__ = ["HarnTraceWarning", "RealClockError", "TraceCapture", "TraceNode"]
@@ -139,7 +140,7 @@ class TraceCapture:
             )
         if not isinstance(given[2], bool):
             raise TypeError(
-                f"TraceCapture(durations=...): expected True or False, got {durations!r}"
+                f"TraceCapture(durations=...): expected True or False, got {shown(durations)}"
             )
         self._collector = collector
         self._redact = redact
@@ -614,9 +615,9 @@ def _check_timeout(func: str, timeout: object) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(
             f"trace.{func}(timeout=...) takes seconds as an int or float, "
-            f"got {type(timeout).__name__} {timeout!r}"
+            f"got {type(timeout).__name__} {shown(timeout)}"
         )
     if not 0 <= timeout < float("inf"):
         raise ValueError(
-            f"trace.{func}(timeout={timeout!r}): expected a finite number of seconds >= 0"
+            f"trace.{func}(timeout={shown(timeout)}): expected a finite number of seconds >= 0"
         )

@@ -8,6 +8,7 @@ and nothing from OpenTelemetry is imported.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -116,3 +117,6 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
         raw_ids=bool(config.getini("harn_trace_otel_raw_ids")),
         on_span=on_span,
     )
+    # Registered before the capture's own teardown, so it runs after it: the spans
+    # still open are reported first, then the bridge lets go of them.
+    request.node.addfinalizer(functools.partial(otel.release_open_spans, collector))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import re
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -19,6 +17,8 @@ from pytest_harn_trace.assertions.orphans import draw_orphans
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.isolation import Isolation
 from pytest_harn_trace.otel_plugin import check_bool_ini, start_otel_capture
+from pytest_harn_trace.pictures.names import picture_stem
+from pytest_harn_trace.pictures.timeline import unicode_safe
 from pytest_harn_trace.snapshot import (
     TraceJsonSnapshotExtension,
     TraceSummarySnapshotExtension,
@@ -27,6 +27,7 @@ from pytest_harn_trace.snapshot import (
 from pytest_harn_trace.tracing.clock import MockClock, install_override
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import OpenSpan
+from pytest_harn_trace.tracing.shown import shown
 from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
 
 __all__ = [
@@ -194,21 +195,13 @@ def _picture_dir(config: pytest.Config, kind: str) -> Path | None:
     return directory
 
 
-def _file_stem(nodeid: str) -> str:
-    """A file name for a test: its node id with anything unsafe replaced by ``_``."""
-    stem = re.sub(r"[^\w.\[\]-]+", "_", nodeid).strip("_.") or "test"
-    if len(stem) > 120:  # long parametrized ids: keep them apart with a hash
-        stem = stem[:100] + "-" + hashlib.sha1(nodeid.encode()).hexdigest()[:10]
-    return stem
-
-
 def _write_pictures(
     item: pytest.Item, capture: TraceCapture, excinfo: pytest.ExceptionInfo[BaseException] | None
 ) -> list[str]:
     """Write the waterfall and Perfetto files asked for; return a line naming each."""
     lines = []
     directories = item.config.stash[_pictures_key]
-    stem = _file_stem(item.nodeid)
+    stem = picture_stem(item.nodeid)
     failure = excinfo.value if excinfo is not None else None
     for kind, label, suffix in (
         ("html", "Waterfall", ".html"),
@@ -223,12 +216,19 @@ def _write_pictures(
                 capture.to_html(path, title=item.nodeid, failure=failure)
             else:
                 capture.to_perfetto(path, title=item.nodeid)
-        except OSError as error:
-            lines.append(f"{label}: could not write {path}: {error.strerror or error}")
+        except Exception as error:  # a picture that cannot be written must never stop the run
+            lines.append(f"{label}: could not write {path}: {_picture_error(error)}")
             continue
         base = item.config.invocation_params.dir
         lines.append(f"{label}: {path.relative_to(base) if path.is_relative_to(base) else path}")
     return lines
+
+
+def _picture_error(error: Exception) -> str:
+    """Why a picture was not written: the OS's reason, else the error's type and message."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -363,12 +363,12 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
             _bad_marker(
                 request,
                 f"takes keyword arguments only ({', '.join(_MARKER_ARGS)}), "
-                f"got positional {marker.args!r}",
+                f"got positional {shown(marker.args)}",
             )
         for key, value in marker.kwargs.items():
             if key == "virtual_time":
                 if not isinstance(value, bool):
-                    _bad_marker(request, f"virtual_time={value!r}: expected True or False")
+                    _bad_marker(request, f"virtual_time={shown(value)}: expected True or False")
                 continue
             if key not in settings:
                 _bad_marker(
@@ -376,7 +376,7 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                     f"got unknown argument {key!r}; accepted: {', '.join(_MARKER_ARGS)}",
                 )
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                _bad_marker(request, f"{key}={value!r}: expected milliseconds as an int >= 0")
+                _bad_marker(request, f"{key}={shown(value)}: expected milliseconds as an int >= 0")
             settings[key] = value
     return settings["wall_ms"], settings["auto_advance_ms"]
 
@@ -500,7 +500,8 @@ def pytest_runtest_makereport(
         text += "\n\nStill open: " + ", ".join(_open_span_label(span) for span in open_spans)
     if pictures:
         text += "\n\n" + "\n".join(pictures)
-    report.sections.append((f"Captured trace {when}", text))
+    # pytest would print a section holding a lone surrogate as one escaped line.
+    report.sections.append((f"Captured trace {when}", unicode_safe(text)))
     return report
 
 

@@ -48,6 +48,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar, final
 
 from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing.clock import MockClock
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = [
     "DEFAULT_LIMIT_MS",
@@ -168,14 +169,14 @@ class VirtualTime:
         given: dict[str, object] = {"limit_ms": limit_ms, "io_quiet_ms": io_quiet_ms}
         for name, value in given.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"VirtualTime({name}={value!r}): expected an int >= 0")
+                raise ValueError(f"VirtualTime({name}={shown(value)}): expected an int >= 0")
         self._clock = clock
         self._limit_ms = limit_ms
         self._io_quiet_s = io_quiet_ms / 1000
         patience: object = idle_patience_s
         if isinstance(patience, bool) or not isinstance(patience, (int, float)) or patience < 0:
             raise ValueError(
-                f"VirtualTime(idle_patience_s={idle_patience_s!r}): expected seconds as a "
+                f"VirtualTime(idle_patience_s={shown(idle_patience_s)}): expected seconds as a "
                 "number >= 0"
             )
         self._idle_patience_s = float(idle_patience_s)

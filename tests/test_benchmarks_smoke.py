@@ -139,6 +139,7 @@ def test_otel_benchmark_runs_and_prints_ratios() -> None:
 def test_leak_benchmark_runs_and_prints_ratios() -> None:
     stdout = run_quick("bench_leak.py")
     assert "left open, fixture teardown / no earlier tests" in stdout
+    assert "released at test end               0.00 MB" in stdout
 
 
 def test_instruction_count_benchmark_counts_each_contender_under_valgrind() -> None:

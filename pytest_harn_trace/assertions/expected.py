@@ -13,6 +13,7 @@ from types import EllipsisType
 from typing import Final
 
 from pytest_harn_trace.tracing.model import SpanKind
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["ExpectedSpan", "node"]
 
@@ -69,17 +70,17 @@ class ExpectedSpan:
             if not isinstance(child, ExpectedSpan) and child is not Ellipsis:
                 raise TypeError(
                     f"ExpectedSpan(children=...): child {index} must be an ExpectedSpan or ... "
-                    f"(Ellipsis), got {type(child).__name__} {child!r}"
+                    f"(Ellipsis), got {type(child).__name__} {shown(child)}"
                 )
 
     def __repr__(self) -> str:
-        kind = repr(self.kind.value) if isinstance(self.kind, SpanKind) else repr(self.kind)
-        parts = [kind, repr(self.name)]
+        kind = repr(self.kind.value) if isinstance(self.kind, SpanKind) else shown(self.kind)
+        parts = [kind, shown(self.name)]
         parts += ["..." if child is Ellipsis else repr(child) for child in self.children]
         for field in ("metadata", "duration_ms", "events", "links"):
             value = getattr(self, field)
             if value is not None:
-                parts.append(f"{field}={value!r}")
+                parts.append(f"{field}={shown(value)}")
         return f"node({', '.join(parts)})"
 
 
@@ -137,21 +138,22 @@ def node(
         if not isinstance(child, ExpectedSpan) and child is not Ellipsis:
             hint = " (pass metadata as metadata={...})" if isinstance(child, Mapping) else ""
             raise TypeError(
-                f"node({kind!r}, {name!r}): child {index} must be node(...) or ... (Ellipsis), "
-                f"got {type(child).__name__} {child!r}{hint}"
+                f"node({shown(kind)}, {shown(name)}): child {index} must be node(...) or ... "
+                "(Ellipsis), "
+                f"got {type(child).__name__} {shown(child)}{hint}"
             )
     if isinstance(metadata, Mapping):
         for key in metadata:
             if not isinstance(key, str):
                 raise TypeError(
-                    f"node({kind!r}, {name!r}): metadata keys must be str, "
-                    f"got {type(key).__name__} {key!r}"
+                    f"node({shown(kind)}, {shown(name)}): metadata keys must be str, "
+                    f"got {type(key).__name__} {shown(key)}"
                 )
         metadata = dict(metadata)
     try:
         expected_kind = _normalize_kind(kind)
     except ValueError as unknown:  # the message starts at node(...), the traceback ends here
-        raise ValueError(f"node({kind!r}, {name!r}): {unknown}") from None
+        raise ValueError(f"node({shown(kind)}, {shown(name)}): {unknown}") from None
     return ExpectedSpan(
         kind=expected_kind,
         name=WILDCARD if isinstance(name, str) and name == "*" else name,

@@ -17,6 +17,7 @@ from typing import Final
 
 from pytest_harn_trace.assertions.expected import WILDCARD, ExpectedSpan
 from pytest_harn_trace.tracing.model import Span, SpanEvent, SpanLink
+from pytest_harn_trace.tracing.shown import shown
 from pytest_harn_trace.tracing.summary import to_json
 
 __all__ = ["is_predicate", "local_diffs", "match_value", "matches", "show"]
@@ -87,13 +88,13 @@ def show(value: object) -> str:
     if isinstance(value, type) and type(value).__eq__ is type.__eq__:
         return f"<instance of {value.__qualname__}>"
     if is_predicate(value):
-        return f"<predicate {getattr(value, '__name__', None) or repr(value)}>"
+        return f"<predicate {getattr(value, '__name__', None) or shown(value)}>"
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     try:
         return to_json(value)
-    except (TypeError, ValueError):
-        return repr(value)
+    except (TypeError, ValueError, RecursionError):  # not JSON, or nested past any stored value
+        return shown(value)
 
 
 def _match_item(expected: object, actual: SpanEvent | SpanLink) -> tuple[bool, str]:

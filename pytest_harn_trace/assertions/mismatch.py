@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, final
 
+from pytest_harn_trace.tracing.shown import shown
+
 __all__ = ["MarkedLine", "TreeMismatch"]
 
 Mark = Literal["!", "-", "+", "~", " "]
@@ -64,7 +66,7 @@ class TreeMismatch:
         if given is not None and not isinstance(given, BaseException):
             raise TypeError(
                 f"failure= takes the exception assert_span_tree raised, got "
-                f"{type(given).__name__} {given!r}; pass the error itself, such as "
+                f"{type(given).__name__} {shown(given)}; pass the error itself, such as "
                 "excinfo.value from pytest.raises(AssertionError)"
             )
         seen: set[int] = set()

@@ -39,6 +39,7 @@ from pytest_harn_trace.assertions.tree_report import Report, expected_line, walk
 from pytest_harn_trace.assertions.tree_text import Expectation, parse_text, parse_tree_text
 from pytest_harn_trace.tracing.clock import REAL_CLOCK_ADVICE, RealClockError
 from pytest_harn_trace.tracing.model import Span
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["ExpectedSpan", "assert_span_tree", "matches", "node", "parse_tree_text"]
 
@@ -89,7 +90,7 @@ def _expected_roots(expected: object) -> Expectation:
             if not isinstance(item, ExpectedSpan) and item is not Ellipsis:
                 raise TypeError(
                     f"assert_span_tree(): expected root {position} must be node(...) or ..., "
-                    f"got {type(item).__name__} {item!r}"
+                    f"got {type(item).__name__} {shown(item)}"
                 )
         return Expectation(list(expected), {}, [])
     raise TypeError(
@@ -145,7 +146,7 @@ def assert_span_tree(
     if not all(isinstance(flag, bool) for flag in flags):
         raise TypeError(
             "assert_span_tree(): ordered and exact must be True or False, got "
-            f"ordered={ordered!r}, exact={exact!r}"
+            f"ordered={shown(ordered)}, exact={shown(exact)}"
         )
     spans = _spans_of(actual)
     try:

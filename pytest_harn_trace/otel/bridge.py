@@ -9,12 +9,14 @@ spans recorded through this package, so an OpenTelemetry span started inside
 
 Kinds, names and metadata follow :mod:`pytest_harn_trace.otel.mapping`. The
 other direction, Harn spans to OpenTelemetry, is :class:`OtelExportSink`.
-No private OpenTelemetry global is read or written.
+This module reads and writes no private OpenTelemetry global; how the global
+provider slot is shared with your suite is :mod:`pytest_harn_trace.otel.global_provider`.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from time import time_ns
@@ -55,6 +57,7 @@ __all__ = [
     "OtelSpanHook",
     "attach",
     "configure_capture",
+    "release_open_spans",
     "spans_from_otel",
     "tracer_provider",
 ]
@@ -160,9 +163,7 @@ class HarnSpanProcessor(SpanProcessor):
             state = _state_for(collector)
             self._last = (collector, state)
         if state.trace_id != collector.trace_id:  # first span, or the collector was reset
-            state.trace_id = collector.trace_id
-            state.by_otel.clear()
-            state.parents.clear()
+            _new_trace(state, collector)
         attributes = span.attributes
         if attributes:  # most instrumentation sets its attributes after the start
             plain = _plain(attributes)
@@ -249,6 +250,22 @@ class HarnSpanProcessor(SpanProcessor):
         else:
             collector.end(span_id)
 
+    def release(self, collector: SpanCollector) -> int:
+        """Forget ``collector``'s spans still open; return how many there were.
+
+        Their Harn spans stay open in ``collector``, where they are reported;
+        if the OpenTelemetry spans end later, nothing is recorded.
+        """
+        # list() copies the table in one step, while other threads may add to it.
+        stale = [key for key, entry in list(self._open.items()) if entry[0] is collector]
+        for key in stale:
+            self._open.pop(key, None)
+            self._event_times.pop(key, None)
+        last = self._last
+        if last is not None and last[0] is collector:
+            self._last = None
+        return len(stale)
+
     def shutdown(self) -> None:
         """Nothing to release: spans went to their collectors as they ended."""
 
@@ -324,6 +341,35 @@ def _record_event(
     collector._record_event_at(
         span_id, event.name, attributes, stamp // 1_000_000, offset_ms=offset_ms
     )
+_new_trace_lock = threading.Lock()
+
+
+def _new_trace(state: _CaptureState, collector: SpanCollector) -> None:
+    """Forget the ids ``state`` mapped for an earlier trace of ``collector``.
+
+    Threads starting the first spans of a trace at once all see the old trace
+    id; only the first may clear, or it would wipe the parents the others just
+    recorded. The new id is set last, so a thread that sees it sees the clear.
+    """
+    with _new_trace_lock:
+        if state.trace_id != collector.trace_id:
+            state.by_otel.clear()
+            state.parents.clear()
+            state.trace_id = collector.trace_id
+
+
+def release_open_spans(collector: SpanCollector) -> int:
+    """Drop the bridge's references to ``collector``'s OpenTelemetry spans still open.
+
+    Called when a test ends: an OpenTelemetry span the test started and never
+    ended would otherwise keep the test's collector, and every span in it,
+    alive for the rest of the session. The spans stay open in the collector,
+    which reports them as it reports Harn spans left open.
+
+    Returns:
+        How many open spans were dropped.
+    """
+    return _PROCESSOR.release(collector)
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:

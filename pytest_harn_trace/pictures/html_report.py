@@ -19,7 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_harn_trace.pictures.timeline import Row, Timeline, write_picture
+from pytest_harn_trace.pictures.timeline import (
+    Row,
+    Timeline,
+    check_title,
+    unicode_safe,
+    write_picture,
+)
 
 __all__ = ["waterfall_data", "waterfall_html", "write_waterfall"]
 
@@ -150,7 +156,7 @@ def waterfall_html(
     trace_id: str = "",
     mismatch: TreeMismatch | None = None,
 ) -> str:
-    """Return the waterfall page for ``timeline`` as one HTML document.
+    r"""Return the waterfall page for ``timeline`` as one HTML document.
 
     Args:
         timeline: The spans, placed on the time axis.
@@ -159,13 +165,24 @@ def waterfall_html(
         mismatch: The failure of ``assert_span_tree`` on this trace, if any:
             its first line becomes the page's heading and its marked rows are
             highlighted.
+
+    Text that UTF-8 cannot hold (a lone surrogate, as ``os.fsdecode`` makes
+    of bytes that are not UTF-8) is shown as its Python escape, ``\udcff``.
+
+    Raises:
+        TypeError: when ``title`` is not a str.
     """
+    __tracebackhide__ = True
+    check_title(title, "to_html")
     data = waterfall_data(timeline, title=title, trace_id=trace_id, mismatch=mismatch)
     # "<" only ever occurs inside JSON strings, where \u003c means the same:
     # no "</script>" or "<!--" in the data can end the script element.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     heading = mismatch.headline if mismatch is not None else title
-    values = {"TITLE": html.escape(heading), "DATA": payload}
+    values = {
+        "TITLE": unicode_safe(html.escape(heading)),
+        "DATA": unicode_safe(payload, json_string=True),
+    }
     return _PLACEHOLDER.sub(lambda found: values[found.group(1)], _template())
 
 

@@ -16,7 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_harn_trace.pictures.timeline import Timeline, write_picture
+from pytest_harn_trace.pictures.timeline import (
+    Timeline,
+    check_title,
+    unicode_safe,
+    write_picture,
+)
 
 __all__ = ["perfetto_events", "write_perfetto"]
 
@@ -154,16 +159,21 @@ def _assign_tracks(timeline: Timeline) -> tuple[list[int], list[str]]:
 
 
 def write_perfetto(path: Path | str, timeline: Timeline, *, title: str = "harn trace") -> Path:
-    """Write ``timeline`` as a Chrome trace-event JSON file at ``path``; return the path.
+    r"""Write ``timeline`` as a Chrome trace-event JSON file at ``path``; return the path.
+
+    Text that UTF-8 cannot hold (a lone surrogate, as ``os.fsdecode`` makes of
+    bytes that are not UTF-8) is written as its Python escape, ``\udcff``.
 
     Raises:
-        TypeError: when ``path`` is not a file path.
+        TypeError: when ``path`` is not a file path, or ``title`` not a str.
         OSError: when the file cannot be written; the message says why and the fix.
     """
     __tracebackhide__ = True
+    check_title(title, "to_perfetto")
     document = {
         "traceEvents": perfetto_events(timeline, title=title),
         "displayTimeUnit": "ms",
         "otherData": {"real_clock": timeline.real_clock},
     }
-    return write_picture(path, json.dumps(document, ensure_ascii=False), "Perfetto trace")
+    text = unicode_safe(json.dumps(document, ensure_ascii=False), json_string=True)
+    return write_picture(path, text, "Perfetto trace")

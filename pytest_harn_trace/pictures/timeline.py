@@ -13,15 +13,26 @@ with their measured durations.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, final
 
 from pytest_harn_trace.tracing.model import Span
+from pytest_harn_trace.tracing.shown import shown
 
-__all__ = ["Row", "Timeline", "build_timeline", "write_picture"]
+__all__ = [
+    "Row",
+    "Timeline",
+    "build_timeline",
+    "check_title",
+    "unicode_safe",
+    "write_picture",
+]
 
 
 class Row(NamedTuple):
@@ -129,8 +140,11 @@ def build_timeline(
 def write_picture(path: object, text: str, what: str) -> Path:
     """Write ``text`` (a waterfall page or a Perfetto file) to ``path``; return the path.
 
-    A path that is not one, or a file that cannot be written, raises an error
-    that names the path and the fix, at the caller's line.
+    The file is replaced at once: the text goes to a temporary file in the same
+    directory, which then takes the file's name, so a failure leaves whatever
+    file was there before as it was. A path that is not one, or a file that
+    cannot be written, raises an error that names the path and the fix, at the
+    caller's line.
 
     Raises:
         TypeError: when ``path`` is not a ``str`` or ``os.PathLike``.
@@ -141,11 +155,16 @@ def write_picture(path: object, text: str, what: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"the {what} path must be a file path (str or pathlib.Path), got "
-            f"{type(path).__name__} {path!r}; such as tmp_path / 'trace{_SUFFIX[what]}'"
+            f"{type(path).__name__} {shown(path)}; such as tmp_path / 'trace{_SUFFIX[what]}'"
         )
     target = Path(path)
+    # Encoded before any file is touched; the pictures escape what UTF-8 cannot hold,
+    # and anything left (a caller's own text) is escaped the same way here.
+    data = text.encode("utf-8", "backslashreplace")
     try:
-        target.write_text(text, encoding="utf-8")
+        if target.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        _replace(target, data)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"cannot write the {what} to {str(target)!r}: its directory "
@@ -163,6 +182,56 @@ def write_picture(path: object, text: str, what: str) -> Path:
             "give a path you can write to, such as one under tmp_path"
         ) from None
     return target
+
+
+def _replace(target: Path, data: bytes) -> None:
+    """Write ``data`` to a new file beside ``target``, then rename it to ``target``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        # A short name of its own: the target's name may already be as long as names get.
+        temporary = target.with_name(f".harn-{secrets.token_hex(6)}.tmp")
+        try:
+            descriptor = os.open(temporary, flags, 0o666)  # as open() makes files: umask applies
+        except FileExistsError:
+            continue
+        break
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_safe(text: str, *, json_string: bool = False) -> str:
+    r"""Return ``text`` with each lone surrogate written as its Python escape, ``\udcff``.
+
+    UTF-8 cannot hold a lone surrogate, which is what ``os.fsdecode`` makes of
+    a byte that is not UTF-8 (a file name, an environment variable): the
+    pictures show it as ``repr`` does, so ``os.fsdecode(b"r\xff")`` reads
+    ``r\udcff``. ``json_string``: ``text`` is JSON, whose strings hold such
+    characters only inside string literals, where the backslash is doubled.
+    """
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    slash = "\\\\" if json_string else "\\"
+    return _SURROGATE.sub(lambda found: f"{slash}u{ord(found.group()):04x}", text)
+
+
+def check_title(title: object, func: str) -> str:
+    """Return ``title`` if it is a ``str``; else raise ``TypeError`` naming ``title=``."""
+    __tracebackhide__ = True
+    if not isinstance(title, str):
+        raise TypeError(
+            f"{func}(title=...): expected the title as a str, got {type(title).__name__} "
+            f"{shown(title)}; such as title=request.node.nodeid"
+        )
+    return title
 
 
 _SUFFIX = {"waterfall page": ".html", "Perfetto trace": ".trace.json"}

@@ -28,6 +28,7 @@ from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing import events as _events
 from pytest_harn_trace.tracing.jsonvalue import _PLAIN_TYPES, check_key, json_value
 from pytest_harn_trace.tracing.model import JsonValue, OpenSpan, Span, SpanEvent, SpanKind, SpanLink
+from pytest_harn_trace.tracing.shown import shown
 
 if sys.version_info >= (3, 14):
     from uuid import uuid7
@@ -679,7 +680,7 @@ def bind_thread(thread: threading.Thread, collector: SpanCollector) -> None:
     """
     given: object = thread
     if not isinstance(given, threading.Thread) or given.ident is None:
-        raise TypeError(f"bind_thread expects a started threading.Thread, got {given!r}")
+        raise TypeError(f"bind_thread expects a started threading.Thread, got {shown(given)}")
     if not isinstance(collector, SpanCollector):
         raise TypeError(f"bind_thread expects a SpanCollector, got {type(collector).__name__}")
     for ident, (bound, _) in list(_thread_collectors.items()):

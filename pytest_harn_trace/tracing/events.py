@@ -21,6 +21,8 @@ from typing import Any
 
 import pluggy
 
+from pytest_harn_trace.tracing.shown import shown
+
 __all__ = [
     "HookSpecs",
     "add_event_sink",
@@ -103,7 +105,7 @@ def add_event_sink(sink: object) -> None:
             "methods are marked with @pytest_harn_trace.events.hookimpl, got None"
         )
     if any(existing is sink for existing in _sinks):
-        raise ValueError(f"add_event_sink: {sink!r} is already registered")
+        raise ValueError(f"add_event_sink: {shown(sink)} is already registered")
     # Checked before pluggy sees the sink, so a rejected one is never registered
     # (pluggy finds a plugin again by ``==``, which a NaN never satisfies).
     hooks: dict[str, str] = {}  # method name: hook name
@@ -119,7 +121,7 @@ def add_event_sink(sink: object) -> None:
             else "implements no hook"
         )
         raise ValueError(
-            f"add_event_sink: {sink!r} {problem}; mark its harn_span_start "
+            f"add_event_sink: {shown(sink)} {problem}; mark its harn_span_start "
             "and/or harn_span_end methods with @pytest_harn_trace.events.hookimpl"
         )
     for attribute, hook in hooks.items():
@@ -130,7 +132,7 @@ def add_event_sink(sink: object) -> None:
     except pluggy.PluginValidationError as exc:
         if _manager.has_plugin(name):  # older pluggy registers before it validates
             _manager.unregister(sink, name=name)
-        raise TypeError(f"add_event_sink: {sink!r}: {exc}") from None
+        raise TypeError(f"add_event_sink: {shown(sink)}: {exc}") from None
     _sinks.append(sink)
 
 
@@ -149,7 +151,7 @@ def _check_arguments(sink: object, attribute: str, hook: str) -> None:
             else ""
         )
         raise TypeError(
-            f"add_event_sink: {sink!r}.{attribute} takes {', '.join(unknown)}, which the hook "
+            f"add_event_sink: {shown(sink)}.{attribute} takes {', '.join(unknown)}, which the hook "
             f"does not pass; it may take any of: {', '.join(accepted)}{hint}"
         )
 
@@ -170,7 +172,7 @@ def remove_event_sink(sink: object) -> None:
             del _sinks[index]
             _manager.unregister(sink, name=_sink_name(sink))
             return
-    raise ValueError(f"remove_event_sink: {sink!r} is not registered")
+    raise ValueError(f"remove_event_sink: {shown(sink)} is not registered")
 
 
 def emit_span_start(

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 
 from pytest_harn_trace.tracing.model import JsonValue
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["MAX_DEPTH", "check_key", "describe_int", "json_value"]
 
@@ -38,7 +39,7 @@ _INT_MAX = 2**64 - 1
 
 
 def _subject(func: str, span_id: int | None, key: object) -> str:
-    label = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
+    label = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else shown(key)
     return f"{func}(span {span_id}, {label})" if span_id is not None else f"{func}({label})"
 
 
@@ -116,7 +117,7 @@ def _convert(
                 for item_key, item in value.items():
                     if not isinstance(item_key, str):
                         raise _NotJson(
-                            f"{_subject(func, span_id, key)}: dict key {item_key!r} "
+                            f"{_subject(func, span_id, key)}: dict key {shown(item_key)} "
                             f"({type(item_key).__name__}){_at(path)} is not a str; "
                             f"JSON object keys must be str; {_key_fix(item_key)}"
                         )

@@ -13,6 +13,7 @@ from pytest_harn_trace.tracing import collector as _collector
 from pytest_harn_trace.tracing import meta
 from pytest_harn_trace.tracing.jsonvalue import check_key, describe_int, json_value
 from pytest_harn_trace.tracing.model import JsonValue, SpanKind
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["emit_deferred_tool_load", "emit_marker_span", "emit_model_route", "emit_tool_mount"]
 
@@ -45,7 +46,7 @@ def emit_marker_span(
         pair: object = item
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise TypeError(
-                f"{func}: metadata must be a mapping or (key, value) pairs, got item {pair!r}"
+                f"{func}: metadata must be a mapping or (key, value) pairs, got item {shown(pair)}"
             )
         key = check_key(pair[0], func, None)
         checked.append((key, json_value(pair[1], func, None, key)))
@@ -89,7 +90,7 @@ def emit_tool_mount(tool_names: Sequence[str], source: str, detail: str | None =
         if not isinstance(name, str):
             raise TypeError(
                 f"emit_tool_mount: tool_names must be a list of str, got a {type(name).__name__} "
-                f"in it: {name!r}"
+                f"in it: {shown(name)}"
             )
     _check_str("emit_tool_mount", source=source)
     if detail is not None:
@@ -113,7 +114,7 @@ def emit_deferred_tool_load(tool_name: str, query: str, score: float | None = No
     if score is not None:
         given: object = score
         if isinstance(given, bool) or not isinstance(given, (int, float)):
-            raise TypeError(f"emit_deferred_tool_load: score must be a float, got {score!r}")
+            raise TypeError(f"emit_deferred_tool_load: score must be a float, got {shown(score)}")
         try:
             plain = float(score)
         except OverflowError:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple, TypeAlias
 
 from pytest_harn_trace.tracing import meta
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["JsonValue", "LlmCallUsage", "OpenSpan", "Span", "SpanEvent", "SpanKind", "SpanLink"]
 
@@ -84,7 +85,7 @@ class SpanKind(StrEnum):
                 return cls(value)
             except ValueError:
                 pass
-            raise ValueError(f"unknown span kind {value!r}; {kind_hint(value)}")
+            raise ValueError(f"unknown span kind {shown(value)}; {kind_hint(value)}")
         raise TypeError(
             f"span kind must be a SpanKind or its name as str, got {type(value).__name__}"
         )
@@ -191,7 +192,7 @@ class SpanLink:
         for key, value in items:
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(
-                    f"SpanLink attributes must map str to str, got {key!r}: {value!r}"
+                    f"SpanLink attributes must map str to str, got {shown(key)}: {shown(value)}"
                 )
         # A private copy, so later changes to the caller's mapping can't reach the link.
         object.__setattr__(self, "attributes", dict(self.attributes))

@@ -19,6 +19,7 @@ from json.encoder import encode_basestring
 from typing import Final
 
 from pytest_harn_trace.tracing.model import Span, SpanKind
+from pytest_harn_trace.tracing.shown import shown
 
 __all__ = ["format_summary", "int_from_text", "int_text", "to_json"]
 
@@ -193,7 +194,7 @@ def _render(value: object, out: list[str], active: set[int]) -> None:
         active.discard(key)
     else:
         raise TypeError(
-            f"to_json: cannot render {kind.__name__} value {value!r} as JSON; use None, "
+            f"to_json: cannot render {kind.__name__} value {shown(value)} as JSON; use None, "
             "bool, int, float, str, or a list, tuple or dict of those"
         )
 
@@ -205,7 +206,7 @@ def _render_object(value: Mapping[object, object], out: list[str], active: set[i
     for key, item in value.items():
         if not isinstance(key, str):
             raise TypeError(
-                f"to_json: object keys must be str, got {type(key).__name__} key {key!r}; "
+                f"to_json: object keys must be str, got {type(key).__name__} key {shown(key)}; "
                 "convert the keys with str() first"
             )
         if not first:
@@ -247,7 +248,9 @@ def format_summary(spans: Iterable[Span] | None = None, *, durations: bool = Tru
     """
     given: object = durations
     if not isinstance(given, bool):
-        raise TypeError(f"format_summary(durations=...): expected True or False, got {given!r}")
+        raise TypeError(
+            f"format_summary(durations=...): expected True or False, got {shown(given)}"
+        )
     if spans is None:
         # Imported on use, so this module never needs the collector (nor forms an import
         # cycle with it); the ignore covers type checks run while collector.py is absent.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from chromium_cdp import Chromium
 from traces import large_trace
 
 from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
+from pytest_harn_trace.pictures.names import picture_stem
 
 FAILING_AGENT_TEST = '''
 import pytest
@@ -73,13 +75,14 @@ def test_the_page_of_a_failing_pytester_run_renders_the_trace(
     pytester.makepyfile(test_agent=FAILING_AGENT_TEST)
     result = pytester.runpytest("--harn-trace-html=pages")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["Waterfall: pages/test_agent.py_test_agent.html"])
+    name = picture_stem("test_agent.py::test_agent") + ".html"
+    result.stdout.fnmatch_lines([f"Waterfall: pages/{name}"])
     first_line = next(
         line.split("AssertionError: ", 1)[1]
         for line in result.stdout.lines
         if line.startswith("E ") and "AssertionError: span tree mismatch" in line
     )
-    page = pytester.path / "pages" / "test_agent.py_test_agent.html"
+    page = pytester.path / "pages" / name
     browser.open(page, READY)
 
     # One row per span, in tree order, with the failure's first line as the heading.
@@ -267,3 +270,20 @@ def test_a_long_name_is_cut_short_so_its_badge_and_mismatch_note_stay_visible(
         " return n.scrollWidth > n.clientWidth; })()"
     )
     assert browser.evaluate(f"document.querySelector('{row} .label').title").endswith("x" * 120)
+
+
+def test_a_name_utf_8_cannot_hold_is_drawn_as_its_python_escape(
+    browser: Chromium, tmp_path
+) -> None:
+    name = os.fsdecode(b"r\xff")  # a lone surrogate, "r\udcff"
+    collector = SpanCollector()
+    span_id = collector.start("pipeline", name)
+    collector.set_metadata(span_id, "path", name)
+    collector.end(span_id)
+    page = TraceCapture(collector).to_html(tmp_path / "surrogate.html", title=name)
+    browser.open(page, READY)
+    row = f'.row[data-span="{span_id}"]'
+    assert browser.evaluate(f"document.querySelector('{row} .name').textContent") == "r\\udcff"
+    assert browser.evaluate("document.title") == "r\\udcff"
+    browser.click(*center_of(browser, f"{row} .label"))
+    assert 'r\\udcff' in browser.evaluate("document.getElementById('details').innerText")

@@ -43,3 +43,38 @@ def test_spans_a_test_leaves_open_are_not_kept_for_the_rest_of_the_session(
     result = contextvars.Context().run(pytester.runpytest, "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=30)
     result.stdout.fnmatch_lines(["*HarnTraceWarning*left 1 span(s) open: span 1 pipeline 'leak'*"])
+
+
+def test_otel_spans_a_test_leaves_open_release_its_trace_and_are_reported_as_open(
+    pytester: pytest.Pytester,
+) -> None:
+    # Each test starts an OpenTelemetry span and never ends it, as a forgotten
+    # tracer.start_span does. At the test's end the bridge must let go of them,
+    # or each keeps its test's collector (and every span in it) alive.
+    pytester.makepyfile(
+        """
+        import gc
+        import weakref
+
+        import pytest
+        from pytest_harn_trace.otel.state import singletons
+
+        collectors = []
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_leaves_an_otel_span_open(trace, n):
+            trace.otel_tracer_provider.get_tracer("t").start_span("forgotten")
+            collectors.append(weakref.ref(trace.collector))
+
+        def test_later(trace):
+            gc.collect()
+            live = sum(ref() is not None for ref in collectors)
+            assert (live, singletons["processor"]._open) == (0, {})
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(
+        ["*HarnTraceWarning*test_leaves_an_otel_span_open[[]0[]] left 1 span(s) open: "
+         "span 1 fn_call 'forgotten'*"]
+    )
