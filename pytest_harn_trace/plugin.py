@@ -26,7 +26,7 @@ from pytest_harn_trace.snapshot import (
 from pytest_harn_trace.tracing.clock import MockClock, install_override
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import OpenSpan
-from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
+from pytest_harn_trace.virtual_time import IO_ANSWER_MS, IO_QUIET_MS, MAX_IO_MS, virtual_test
 
 __all__ = [
     "DEFAULT_WALL_MS",
@@ -55,6 +55,7 @@ _failed_key = pytest.StashKey[bool]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 _clock_defaults_key = pytest.StashKey[dict[str, int]]()
 _io_quiet_key = pytest.StashKey[int]()
+_io_answer_key = pytest.StashKey[int]()
 _pictures_key = pytest.StashKey[dict[str, Path | None]]()
 
 
@@ -133,6 +134,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"jump to the next timer (default {IO_QUIET_MS}).",
         default=str(IO_QUIET_MS),
     )
+    parser.addini(
+        "harn_trace_io_answer_ms",
+        "Under virtual time, real milliseconds a request to a peer outside the test's event "
+        f"loop may go unanswered while the clock runs at real speed (default {IO_ANSWER_MS}).",
+        default=str(IO_ANSWER_MS),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,7 +159,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "wall_ms": _ini_ms(config, "harn_trace_wall_ms"),
         "auto_advance_ms": _ini_ms(config, "harn_trace_auto_advance_ms"),
     }
-    config.stash[_io_quiet_key] = _ini_ms(config, "harn_trace_io_quiet_ms")
+    config.stash[_io_quiet_key] = _ini_io_ms(config, "harn_trace_io_quiet_ms")
+    config.stash[_io_answer_key] = _ini_io_ms(config, "harn_trace_io_answer_ms")
     check_bool_ini(config, "harn_trace_virtual_time")
 
 
@@ -279,6 +287,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         original,
         clock,
         io_quiet_ms=item.config.stash[_io_quiet_key],
+        io_answer_ms=item.config.stash[_io_answer_key],
         required=_marked_virtual_time(item) is True,  # the ini asks only where it can
     )
     try:
@@ -393,6 +402,17 @@ def _ini_ms(config: pytest.Config, name: str) -> int:
         value = -1
     if value < 0:
         raise pytest.UsageError(f"{name} = {raw!r}: expected milliseconds as an int >= 0")
+    return value
+
+
+def _ini_io_ms(config: pytest.Config, name: str) -> int:
+    """An ini option of real milliseconds for virtual time, checked against its range."""
+    value = _ini_ms(config, name)
+    if value > MAX_IO_MS:
+        raise pytest.UsageError(
+            f"{name} = {config.getini(name)!r}: expected real milliseconds from 0 to "
+            f"{MAX_IO_MS:,} (a day)"
+        )
     return value
 
 
