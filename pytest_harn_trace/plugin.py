@@ -377,6 +377,8 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
             if key == "virtual_time":
                 if not isinstance(value, bool):
                     _bad_marker(request, f"virtual_time={value!r}: expected True or False")
+                if value:
+                    _warn_if_sync(request)
                 continue
             if key not in settings:
                 _bad_marker(
@@ -387,6 +389,21 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                 _bad_marker(request, f"{key}={value!r}: expected milliseconds as an int >= 0")
             settings[key] = value
     return settings["wall_ms"], settings["auto_advance_ms"]
+
+
+def _warn_if_sync(request: pytest.FixtureRequest) -> None:
+    """Say so when ``virtual_time=True`` marks a sync test, where it can do nothing."""
+    test = getattr(request.node, "obj", None)
+    if test is None or inspect.iscoroutinefunction(test):
+        return
+    request.node.warn(
+        HarnTraceWarning(
+            f"@pytest.mark.{_MARKER}(virtual_time=True) does nothing for the sync test "
+            f"{request.node.name}: virtual time applies to async tests, and a loop this test "
+            "starts itself (asyncio.run) runs on real time; call run_virtual(coro) instead "
+            "of asyncio.run(coro) to run it on the mock clock"
+        )
+    )
 
 
 def _bad_marker(request: pytest.FixtureRequest, problem: str) -> NoReturn:

@@ -216,6 +216,40 @@ def test_an_io_ms_option_out_of_range_stops_the_run_naming_the_range(
     ])
 
 
+def test_virtual_time_on_a_sync_test_warns_and_a_still_clock_is_explained(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, """
+from pytest_harn_trace import span
+
+@virtual
+def test_sync_asyncio_run(trace):
+    async def main():
+        async with span("tool_call", "nap"):
+            await asyncio.sleep(0.2)
+    asyncio.run(main())
+    trace.assert_tree("tool_call nap 200ms")
+
+@pytest.mark.harn_trace
+def test_sync_without_virtual_time(trace):
+    pass
+""")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "E * duration_ms expected 200, got 0 (the mock clock never moved during this span:"
+        " real sleeps, such as time.sleep or asyncio.sleep in a loop not on virtual time, don't"
+        " move it; run the code on virtual time, with run_virtual(coro) in a sync test, or move"
+        " it with mock_clock.advance(ms))",
+        "*warnings summary*",
+        "test_inner.py::test_sync_asyncio_run",
+        "*HarnTraceWarning: @pytest.mark.harn_trace(virtual_time=True) does nothing for the"
+        " sync test test_sync_asyncio_run: virtual time applies to async tests, and a loop this"
+        " test starts itself (asyncio.run) runs on real time; call run_virtual(coro) instead of"
+        " asyncio.run(coro) to run it on the mock clock",
+    ])
+    result.stdout.no_fnmatch_line("test_inner.py::test_sync_without_virtual_time")
+
+
 def test_another_async_library_fails_the_marker_and_skips_the_ini(
     pytester: pytest.Pytester,
 ) -> None:
