@@ -21,7 +21,8 @@ When the clock jumps, and when it runs at real speed:
   with output on stdout or stderr; while a task awaits its exit it is in flight
   too. A request left unanswered for ``io_answer_ms`` of real time (60 s) stops
   holding the clock. Idle connections (a keep-alive pool, a listening server,
-  a connection nobody writes to) never hold it;
+  a connection nobody writes to) never hold it. TLS and datagram transports
+  and ``loop.sock_sendall()`` are not followed;
 - never while work handed to a thread with ``loop.run_in_executor`` or
   ``asyncio.to_thread`` is running: the loop waits for it in real time, and
   the clock stands still, unless the thread takes longer in real time than the
