@@ -319,3 +319,40 @@ def test_a_tie_runs_in_scheduling_order_whatever_the_float_sums() -> None:
         finally:
             loop.close()
         assert done == ["B", "A"], origin
+
+
+@pytest.mark.parametrize("ahead", [1e-7, "a float step past 719 ms"])
+def test_a_timer_never_fires_before_loop_time_reaches_it(ahead: float | str) -> None:
+    # Code that re-checks loop.time() and sets the timer again when it fired early
+    # (aiohttp's keep-alive, aiohttp#10149) must not spin at one virtual instant.
+    fired: list[float] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        if isinstance(ahead, float):
+            when = loop.time() + ahead
+        else:
+            await asyncio.sleep(0.665)
+            when = loop.time() + 0.054  # one float step above the 719 ms the clock lands on
+        done = loop.create_future()
+
+        def check() -> None:
+            fired.append(loop.time())
+            if loop.time() < when and len(fired) < 100:
+                loop.call_at(when, check)
+            else:
+                done.set_result(None)
+
+        loop.call_at(when, check)
+        await done
+        return when
+
+    def loop_at_zero() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        loop.time = lambda: 0.0  # type: ignore[method-assign]
+        return loop
+
+    with asyncio.Runner(loop_factory=loop_at_zero) as runner:
+        when = runner.run(VirtualTime(MockClock()).run(main()))
+    assert len(fired) <= 2
+    assert fired[-1] >= when
