@@ -619,10 +619,12 @@ class VirtualTime:
 
         def write_asking(data: Any) -> None:
             peer.ask()
+            self._io_seen = True
             write(data)
 
         def writelines_asking(lines: Any) -> None:
             peer.ask()
+            self._io_seen = True
             writelines(lines)
 
         transport.write, transport.writelines = write_asking, writelines_asking
