@@ -17,12 +17,13 @@ When the clock jumps, and when it runs at real speed:
   is not served by this same loop) until data comes back on it, and on for
   ``io_quiet_ms`` (50 ms) of real time after the last data came, while the
   answer may still be streaming. A child process started with a pipe for its
-  output is asked by being started and by each write to its stdin, and answers
-  with output on stdout or stderr; while a task awaits its exit it is in flight
-  too. A request left unanswered for ``io_answer_ms`` of real time (60 s) stops
-  holding the clock. Idle connections (a keep-alive pool, a listening server,
-  a connection nobody writes to) never hold it. TLS and datagram transports
-  and ``loop.sock_sendall()`` are not followed;
+  stdout is asked by being started and by each write to its stdin, and answers
+  with output on stdout (stderr carries logs, which answer nothing); while a
+  task awaits its exit it is in flight too. A request left unanswered for
+  ``io_answer_ms`` of real time (60 s) stops holding the clock. Idle
+  connections (a keep-alive pool, a listening server, a connection nobody
+  writes to) never hold it. TLS and datagram transports and
+  ``loop.sock_sendall()`` are not followed;
 - never while work handed to a thread with ``loop.run_in_executor`` or
   ``asyncio.to_thread`` is running: the loop waits for it in real time, and
   the clock stands still, unless the thread takes longer in real time than the
@@ -558,7 +559,9 @@ class VirtualTime:
 
         def make_read_pipe_transport(pipe: Any, protocol: Any, *args: Any, **kwargs: Any) -> Any:
             transport = make_read(pipe, protocol, *args, **kwargs)
-            if isinstance(protocol, base_subprocess.ReadSubprocessPipeProto):
+            # Its stdout answers; stderr carries logs, which answer nothing.
+            stdout = getattr(protocol, "fd", None) == 1
+            if isinstance(protocol, base_subprocess.ReadSubprocessPipeProto) and stdout:
                 peer = self._process_peer(protocol.proc)  # type: ignore[attr-defined]
                 if not peer.talked:  # being started asks it: its first output answers
                     peer.ask()

@@ -130,6 +130,7 @@ async def test_a_never_answering_peer_times_out_at_the_real_deadline(
 
 SLOW_CHILD = """
 import sys, time
+print("starting", file=sys.stderr, flush=True)  # a log line answers nothing
 time.sleep(0.3)
 print("ready", flush=True)
 line = sys.stdin.readline()
@@ -149,6 +150,7 @@ async def test_a_slow_child_process_is_awaited_at_real_speed(
             SLOW_CHILD,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert child.stdin is not None and child.stdout is not None
         # Started: a request whose answer is its first output.
@@ -156,6 +158,7 @@ async def test_a_slow_child_process_is_awaited_at_real_speed(
         child.stdin.write(b"ping\n")  # written to: the next output answers it
         assert await asyncio.wait_for(child.stdout.readline(), timeout=5) == b"PING\n"
         assert await asyncio.wait_for(child.wait(), timeout=5) == 0
+        assert child.stderr is not None and await child.stderr.read() == b"starting\n"
     for thread in threading.enumerate():  # asyncio's child watcher, done once it reported
         if thread.name.startswith("asyncio-waitpid"):
             thread.join(timeout=30)
