@@ -22,7 +22,7 @@ When the clock jumps, and when it runs at real speed:
   task awaits its exit it is in flight too. A request left unanswered for
   ``io_answer_ms`` of real time (60 s) stops holding the clock. Idle
   connections (a keep-alive pool, a listening server, a connection nobody
-  writes to) never hold it. TLS and datagram transports and
+  writes to) never hold it. Datagram (UDP) transports and
   ``loop.sock_sendall()`` are not followed;
 - never while work handed to a thread with ``loop.run_in_executor`` or
   ``asyncio.to_thread`` is running: the loop waits for it in real time, and
@@ -239,6 +239,7 @@ _LOOP_SEAMS = (
     "call_at",
     "run_in_executor",
     "_make_socket_transport",
+    "_make_ssl_transport",
     "_make_read_pipe_transport",
     "_make_write_pipe_transport",
     "_make_subprocess_transport",
@@ -412,7 +413,7 @@ class VirtualTime:
         self._peers: set[_Peer] = set()
         self._by_fd: dict[int, _Peer] = {}
         self._processes: weakref.WeakKeyDictionary[Any, _Peer] = weakref.WeakKeyDictionary()
-        self._wrapped: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self._wrapped: weakref.WeakSet[Any] = weakref.WeakSet()  # transports, protocols
         self._unanswered: _Peer | None = None
         self._io_seen = False
         self._failure = None
@@ -449,9 +450,9 @@ class VirtualTime:
                 own[name] = self._saved[name]
             else:
                 own.pop(name, None)
-        for transport in tuple(self._wrapped):
-            for name in ("write", "writelines"):
-                vars(transport).pop(name, None)
+        for wrapped in tuple(self._wrapped):
+            for name in ("write", "writelines", "data_received", "eof_received"):
+                vars(wrapped).pop(name, None)
         loop._clock_resolution = self._saved["_clock_resolution"]  # type: ignore[attr-defined]
         skew = virtual_now - self._real_time()
         if skew > 0:
@@ -548,6 +549,22 @@ class VirtualTime:
                 return transport
 
             own["_make_socket_transport"] = make_socket_transport
+        make_tls = getattr(loop, "_make_ssl_transport", None)
+        if make_tls is not None:
+
+            def make_ssl_transport(raw_socket: Any, protocol: Any, *args: Any, **kw: Any) -> Any:
+                transport = make_tls(raw_socket, protocol, *args, **kw)
+                self._io_seen = True
+                if not kw.get("server_side") and kw.get("server") is None:
+                    # The TLS layer writes through the socket transport it registered;
+                    # bytes read are not an answer until they decrypt to data for the
+                    # protocol (TLS 1.3 session tickets come after the handshake).
+                    raw = getattr(loop, "_transports", {}).get(raw_socket.fileno())
+                    if raw is not None:
+                        self._track_connection(raw, hear_from=protocol)
+                return transport
+
+            own["_make_ssl_transport"] = make_ssl_transport
         for transport in tuple(getattr(loop, "_transports", {}).values()):  # a pool from a fixture
             if getattr(transport, "_server", None) is None and not transport.is_closing():
                 self._track_connection(transport)
@@ -584,7 +601,13 @@ class VirtualTime:
         own["_make_write_pipe_transport"] = make_write_pipe_transport
         own["_make_subprocess_transport"] = make_subprocess_transport
 
-    def _track_connection(self, transport: Any) -> None:
+    def _track_connection(self, transport: Any, hear_from: Any = None) -> None:
+        """Follow a connection the test opened: writes ask, data read answers.
+
+        With ``hear_from`` (the protocol above a TLS layer), only data reaching
+        that protocol answers; a buffered protocol can't be followed so, and
+        then any bytes read answer.
+        """
         fd = getattr(transport, "_sock_fd", None)
         if not isinstance(fd, int) or fd < 0:
             return
@@ -597,8 +620,30 @@ class VirtualTime:
         peer = _Peer(_socket_label(transport), alive)
         peer.transport = ref
         self._peers.add(peer)
-        self._by_fd[fd] = peer
+        if hear_from is None or not self._wrap_reads(hear_from, peer):
+            self._by_fd[fd] = peer
         self._wrap_writes(transport, peer)
+
+    def _wrap_reads(self, protocol: Any, peer: _Peer) -> bool:
+        """Make data reaching ``protocol`` answer ``peer``; False if it can't be wrapped."""
+        if isinstance(protocol, asyncio.BufferedProtocol):
+            return False  # the TLS layer keeps its own bound methods of those
+        data_received, eof_received = protocol.data_received, protocol.eof_received
+
+        def data_answering(data: Any) -> None:
+            peer.hear(time.perf_counter())
+            data_received(data)
+
+        def eof_answering() -> bool | None:
+            peer.hear(time.perf_counter())
+            return eof_received()  # type: ignore[no-any-return]
+
+        try:
+            protocol.data_received, protocol.eof_received = data_answering, eof_answering
+        except AttributeError:  # a protocol with __slots__
+            return False
+        self._wrapped.add(protocol)
+        return True
 
     def _process_peer(self, process: Any) -> _Peer:
         peer = self._processes.get(process)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -18,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import trustme
 
 from pytest_harn_trace import MockClock, TraceCapture, span
 
@@ -126,6 +129,44 @@ async def test_a_never_answering_peer_times_out_at_the_real_deadline(
             await ask(address, timeout=0.3)
     assert time.perf_counter() - real_started >= 0.3  # waited for real, not jumped
     assert 300 <= mock_clock.monotonic_ms < 5000
+
+
+@pytest.mark.asyncio
+async def test_a_slow_tls_server_answers_before_a_virtual_timeout(
+    trace: TraceCapture, mock_clock: MockClock
+) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    closing = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with server_context.wrap_socket(connection, server_side=True) as tls:
+            line = tls.makefile("rb").readline()
+            if not closing.wait(0.3):  # 300 ms of real time
+                tls.sendall(line.upper())
+            with contextlib.suppress(OSError):
+                tls.recv(100)  # until the client closes
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    reader, writer = await asyncio.open_connection(*listener.getsockname(), ssl=client_context)
+    try:
+        async with heartbeat(), span("tool_call", "tls"):
+            writer.write(b"hello\n")
+            assert await asyncio.wait_for(reader.readline(), timeout=5) == b"HELLO\n"
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        closing.set()
+        thread.join()
+        listener.close()
+    assert 300 <= trace.one("tool_call").duration_ms < 5000
 
 
 SLOW_CHILD = """
