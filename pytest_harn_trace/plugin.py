@@ -28,7 +28,7 @@ from pytest_harn_trace.tracing.clock import MockClock, install_override
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import OpenSpan
 from pytest_harn_trace.tracing.shown import shown
-from pytest_harn_trace.virtual_time import IO_QUIET_MS, virtual_test
+from pytest_harn_trace.virtual_time import IO_ANSWER_MS, IO_QUIET_MS, MAX_IO_MS, virtual_test
 
 __all__ = [
     "DEFAULT_WALL_MS",
@@ -57,6 +57,7 @@ _failed_key = pytest.StashKey[bool]()
 _report_mode_key = pytest.StashKey[Literal["failed", "all", "never"]]()
 _clock_defaults_key = pytest.StashKey[dict[str, int]]()
 _io_quiet_key = pytest.StashKey[int]()
+_io_answer_key = pytest.StashKey[int]()
 _pictures_key = pytest.StashKey[dict[str, Path | None]]()
 
 
@@ -135,6 +136,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"jump to the next timer (default {IO_QUIET_MS}).",
         default=str(IO_QUIET_MS),
     )
+    parser.addini(
+        "harn_trace_io_answer_ms",
+        "Under virtual time, real milliseconds a request to a peer outside the test's event "
+        f"loop may go unanswered while the clock runs at real speed (default {IO_ANSWER_MS}).",
+        default=str(IO_ANSWER_MS),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -154,7 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "wall_ms": _ini_ms(config, "harn_trace_wall_ms"),
         "auto_advance_ms": _ini_ms(config, "harn_trace_auto_advance_ms"),
     }
-    config.stash[_io_quiet_key] = _ini_ms(config, "harn_trace_io_quiet_ms")
+    config.stash[_io_quiet_key] = _ini_io_ms(config, "harn_trace_io_quiet_ms")
+    config.stash[_io_answer_key] = _ini_io_ms(config, "harn_trace_io_answer_ms")
     check_bool_ini(config, "harn_trace_virtual_time")
 
 
@@ -280,6 +288,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         original,
         clock,
         io_quiet_ms=item.config.stash[_io_quiet_key],
+        io_answer_ms=item.config.stash[_io_answer_key],
         required=_marked_virtual_time(item) is True,  # the ini asks only where it can
     )
     try:
@@ -369,6 +378,8 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
             if key == "virtual_time":
                 if not isinstance(value, bool):
                     _bad_marker(request, f"virtual_time={shown(value)}: expected True or False")
+                if value:
+                    _warn_if_sync(request)
                 continue
             if key not in settings:
                 _bad_marker(
@@ -379,6 +390,21 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                 _bad_marker(request, f"{key}={shown(value)}: expected milliseconds as an int >= 0")
             settings[key] = value
     return settings["wall_ms"], settings["auto_advance_ms"]
+
+
+def _warn_if_sync(request: pytest.FixtureRequest) -> None:
+    """Say so when ``virtual_time=True`` marks a sync test, where it can do nothing."""
+    test = getattr(request.node, "obj", None)
+    if test is None or inspect.iscoroutinefunction(test):
+        return
+    request.node.warn(
+        HarnTraceWarning(
+            f"@pytest.mark.{_MARKER}(virtual_time=True) does nothing for the sync test "
+            f"{request.node.name}: virtual time applies to async tests, and a loop this test "
+            "starts itself (asyncio.run) runs on real time; call run_virtual(coro) instead "
+            "of asyncio.run(coro) to run it on the mock clock"
+        )
+    )
 
 
 def _bad_marker(request: pytest.FixtureRequest, problem: str) -> NoReturn:
@@ -394,6 +420,17 @@ def _ini_ms(config: pytest.Config, name: str) -> int:
         value = -1
     if value < 0:
         raise pytest.UsageError(f"{name} = {raw!r}: expected milliseconds as an int >= 0")
+    return value
+
+
+def _ini_io_ms(config: pytest.Config, name: str) -> int:
+    """An ini option of real milliseconds for virtual time, checked against its range."""
+    value = _ini_ms(config, name)
+    if value > MAX_IO_MS:
+        raise pytest.UsageError(
+            f"{name} = {config.getini(name)!r}: expected real milliseconds from 0 to "
+            f"{MAX_IO_MS:,} (a day)"
+        )
     return value
 
 

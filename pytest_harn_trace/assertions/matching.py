@@ -126,6 +126,17 @@ _REAL_CLOCK_HINT: Final = (
     " (durations came from the real clock: use the mock_clock fixture, "
     "or leave the Nms out of the expectation)"
 )
+_STILL_CLOCK_HINT: Final = (
+    " (the mock clock never moved during this span: real sleeps, such as time.sleep or "
+    "asyncio.sleep in a loop not on virtual time, don't move it; run the code on virtual "
+    "time, with run_virtual(coro) in a sync test, or move it with mock_clock.advance(ms))"
+)
+
+
+def _duration_hint(span: Span, real_clock: bool) -> str:
+    if real_clock:
+        return _REAL_CLOCK_HINT
+    return _STILL_CLOCK_HINT if span.duration_ms == 0 else ""
 
 
 def local_diffs(
@@ -160,7 +171,7 @@ def local_diffs(
         if not ok:
             diffs.append(
                 f"duration_ms expected {show(expected.duration_ms)}, "
-                f"got {show(span.duration_ms)}{note}{_REAL_CLOCK_HINT if real_clock else ''}"
+                f"got {show(span.duration_ms)}{note}{_duration_hint(span, real_clock)}"
             )
     meta = expected.metadata
     if isinstance(meta, dict):

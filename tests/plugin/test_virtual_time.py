@@ -93,32 +93,39 @@ def test_sync_tests_are_left_alone():
     result.assert_outcomes(passed=4)
 
 
-def test_ini_io_quiet_ms_waits_longer_for_a_slow_server(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest("""
+SLOW_SERVER_CONFTEST = """
 import contextlib
 import socket
 import threading
-import time
 
 import pytest
 
 @pytest.fixture
 def slow_server():
     listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
 
     def serve():
         connection, _ = listener.accept()
         with connection, contextlib.suppress(OSError):  # the client may have given up
             connection.recv(100)
-            time.sleep(0.3)  # a slow server: 300 ms of real time, past the default 50 ms
-            connection.sendall(b"done")
+            if not stop.wait(0.3):  # a slow server: 300 ms of real time
+                connection.sendall(b"done")
+            connection.recv(100)  # until the client closes
 
     thread = threading.Thread(target=serve)
     thread.start()
     yield listener.getsockname()
+    stop.set()
     thread.join()
     listener.close()
-""")
+"""
+
+
+def test_a_slow_thread_server_is_awaited_and_a_short_io_answer_ms_names_itself(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SLOW_SERVER_CONFTEST)
     pytester.makepyfile(test_inner=HEADER + """
 @pytest.mark.asyncio
 @virtual
@@ -131,11 +138,116 @@ async def test_request(slow_server, mock_clock):
     finally:
         writer.close()
         await writer.wait_closed()
-    assert mock_clock.monotonic_ms == 0
+    assert 300 <= mock_clock.monotonic_ms < 5000  # the real time it took
 """)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)  # jumped to 5 s
-    pytester.makeini(INNER_INI + "harn_trace_io_quiet_ms = 1000\n")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.makeini(INNER_INI + "harn_trace_io_answer_ms = 100\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E * TimeoutError",
+        "E * (virtual time had reached 5,000 ms (0:00:05.000)); the test did real I/O, and the"
+        " clock runs at real speed only while a request to a peer outside this event loop"
+        " awaits its answer (for at most harn_trace_io_answer_ms = 100 ms of real time, and on"
+        " for harn_trace_io_quiet_ms = 50 ms after its last data), jumping to the next timer"
+        " otherwise; the connection to 127.0.0.1:* left a request unanswered for 100 ms of"
+        " real time, so the clock jumped on: raise harn_trace_io_answer_ms for a slower peer",
+    ])
+
+
+def test_stuck_tests_that_did_real_io_name_the_io_rule(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SLOW_SERVER_CONFTEST)
+    pytester.makeini(INNER_INI + "harn_trace_io_answer_ms = 100\n")
+    pytester.makepyfile(test_inner=HEADER + """
+@pytest.mark.asyncio
+@virtual
+async def test_forever(slow_server):
+    reader, writer = await asyncio.open_connection(*slow_server)
+    try:
+        writer.write(b"go")
+        await asyncio.Event().wait()
+    finally:
+        writer.close()
+
+@pytest.mark.asyncio
+@virtual
+async def test_heartbeat_forever(slow_server):
+    async def heartbeat():
+        while True:
+            await asyncio.sleep(600)
+    beat = asyncio.create_task(heartbeat())
+    reader, writer = await asyncio.open_connection(*slow_server)
+    try:
+        writer.write(b"go")
+        await asyncio.Event().wait()
+    finally:
+        beat.cancel()
+        writer.close()
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    io_rule = (
+        "; the test did real I/O, and the clock runs at real speed only while a request to a"
+        " peer outside this event loop awaits its answer (for at most harn_trace_io_answer_ms"
+        " = 100 ms of real time, and on for harn_trace_io_quiet_ms = 50 ms after its last"
+        " data), jumping to the next timer otherwise; the connection to 127.0.0.1:* left a"
+        " request unanswered for 100 ms of real time, so the clock jumped on: raise"
+        " harn_trace_io_answer_ms for a slower peer"
+    )
+    result.stdout.fnmatch_lines([
+        "E *.VirtualTimeError: the test would wait forever: *, or give the wait a timeout such"
+        " as asyncio.timeout(...)" + io_rule,
+        "E *.VirtualTimeError: virtual time limit reached: *; is something waiting for an event"
+        " nobody sets while a timer keeps ticking?" + io_rule,
+    ])
+
+
+@pytest.mark.parametrize("name", ["harn_trace_io_quiet_ms", "harn_trace_io_answer_ms"])
+def test_an_io_ms_option_out_of_range_stops_the_run_naming_the_range(
+    pytester: pytest.Pytester, name: str
+) -> None:
+    pytester.makeini(INNER_INI + f"{name} = 1000000000000000\n")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        f"ERROR: {name} = '1000000000000000': expected real milliseconds from 0 to"
+        " 86,400,000 (a day)"
+    ])
+
+
+def test_virtual_time_on_a_sync_test_warns_and_a_still_clock_is_explained(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_inner(pytester, """
+from pytest_harn_trace import span
+
+@virtual
+def test_sync_asyncio_run(trace):
+    async def main():
+        async with span("tool_call", "nap"):
+            await asyncio.sleep(0.2)
+    asyncio.run(main())
+    trace.assert_tree("tool_call nap 200ms")
+
+@pytest.mark.harn_trace
+def test_sync_without_virtual_time(trace):
+    pass
+""")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "E * duration_ms expected 200, got 0 (the mock clock never moved during this span:"
+        " real sleeps, such as time.sleep or asyncio.sleep in a loop not on virtual time, don't"
+        " move it; run the code on virtual time, with run_virtual(coro) in a sync test, or move"
+        " it with mock_clock.advance(ms))",
+        "*warnings summary*",
+        "test_inner.py::test_sync_asyncio_run",
+        "*HarnTraceWarning: @pytest.mark.harn_trace(virtual_time=True) does nothing for the"
+        " sync test test_sync_asyncio_run: virtual time applies to async tests, and a loop this"
+        " test starts itself (asyncio.run) runs on real time; call run_virtual(coro) instead of"
+        " asyncio.run(coro) to run it on the mock clock",
+    ])
+    result.stdout.no_fnmatch_line("test_inner.py::test_sync_without_virtual_time")
 
 
 def test_another_async_library_fails_the_marker_and_skips_the_ini(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 
@@ -10,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override, span
+from pytest_harn_trace import (
+    MockClock,
+    SpanCollector,
+    TraceCapture,
+    format_summary,
+    install_override,
+    span,
+    use_collector,
+)
 from pytest_harn_trace.virtual_time import VirtualTime, VirtualTimeError, run_virtual
 
 
@@ -65,10 +74,9 @@ def test_after_virtual_time_the_loop_clock_never_goes_back() -> None:
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("field", ["limit_ms", "io_quiet_ms"])
-def test_virtual_time_options_are_checked(field: str) -> None:
-    with pytest.raises(ValueError, match=rf"VirtualTime\({field}=-1\): expected an int >= 0"):
-        VirtualTime(MockClock(), **{field: -1})  # type: ignore[arg-type]
+def test_virtual_time_options_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"VirtualTime\(limit_ms=-1\): expected an int >= 0"):
+        VirtualTime(MockClock(), limit_ms=-1)
     with pytest.raises(
         TypeError, match="VirtualTime expects a MockClock, got an int; pass the mock_clock fixture"
     ):
@@ -159,9 +167,24 @@ def test_a_loop_without_asyncio_seams_is_refused_by_name() -> None:
         runner.run(main())
 
 
-def test_idle_patience_is_checked() -> None:
-    with pytest.raises(ValueError, match=r"VirtualTime\(idle_patience_s=-0.5\): expected seconds"):
-        VirtualTime(MockClock(), idle_patience_s=-0.5)
+@pytest.mark.parametrize("patience", [-0.5, float("nan"), float("inf"), "1"])
+def test_idle_patience_is_checked(patience: object) -> None:
+    with pytest.raises(ValueError) as raised:
+        VirtualTime(MockClock(), idle_patience_s=patience)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"VirtualTime(idle_patience_s={patience!r}): expected seconds as a finite number >= 0"
+    )
+
+
+@pytest.mark.parametrize("field", ["io_quiet_ms", "io_answer_ms"])
+@pytest.mark.parametrize("value", [-1, 10**15, 2.5, True])
+def test_io_milliseconds_are_checked_against_their_range(field: str, value: object) -> None:
+    with pytest.raises(ValueError) as raised:
+        VirtualTime(MockClock(), **{field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"VirtualTime({field}={value!r}): expected real milliseconds as an int from 0 to "
+        "86,400,000 (a day)"
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -232,3 +255,104 @@ def test_wait_for_rejects_an_unknown_kind_before_waiting(tracing: SpanCollector)
 def test_wait_for_async_rejects_a_bad_timeout(tracing: SpanCollector) -> None:
     with pytest.raises(TypeError, match=r"trace.wait_for_async\(timeout=...\)"):
         asyncio.run(TraceCapture(tracing).wait_for_async("step", timeout=None))  # type: ignore[arg-type]
+
+
+def _tie_program_summary(origin: float) -> str:
+    """The summary of 500 tasks sleeping random chains of ms, on a loop started at ``origin``.
+
+    Many finish at the same virtual ms by different float sums (0.665 + 0.054 against 0.719).
+    """
+    rng = random.Random(18)
+    plans = [[rng.randint(1, 999) for _ in range(rng.randint(1, 3))] for _ in range(500)]
+
+    async def task(index: int, steps: list[int]) -> None:
+        async with span("tool_call", f"t{index}", steps=steps):
+            for ms in steps:
+                await asyncio.sleep(ms / 1000)
+
+    async def main() -> None:
+        await asyncio.gather(*(task(index, steps) for index, steps in enumerate(plans)))
+
+    def loop_at_origin() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        loop.time = lambda: origin  # type: ignore[method-assign]  # as if up for `origin` s
+        return loop
+
+    with (
+        use_collector(SpanCollector()) as collector,
+        install_override(MockClock()) as clock,
+        asyncio.Runner(loop_factory=loop_at_origin) as runner,
+    ):
+        runner.run(VirtualTime(clock).run(main()))
+    return format_summary(collector.spans())
+
+
+def test_ties_do_not_depend_on_the_loop_time_origin(tracing: SpanCollector) -> None:
+    summaries = {origin: _tie_program_summary(origin) for origin in (0, 3_600, 86_400, 10**6)}
+    assert summaries[0].count("\n") >= 499
+    assert summaries[3_600] == summaries[0]
+    assert summaries[86_400] == summaries[0]
+    assert summaries[10**6] == summaries[0]
+
+
+def test_a_tie_runs_in_scheduling_order_whatever_the_float_sums() -> None:
+    done: list[str] = []
+
+    async def b() -> None:
+        await asyncio.sleep(0.719)
+        done.append("B")
+
+    async def a() -> None:
+        await asyncio.sleep(0.665)
+        await asyncio.sleep(0.054)
+        done.append("A")
+
+    async def main() -> None:
+        await asyncio.gather(b(), a())  # B's timer is scheduled first
+
+    for origin in (0, 1_000, 3_600, 86_400, 10**6):
+        done.clear()
+        loop = asyncio.new_event_loop()
+        loop.time = lambda origin=origin: origin  # type: ignore[method-assign]
+        try:
+            loop.run_until_complete(VirtualTime(MockClock()).run(main()))
+        finally:
+            loop.close()
+        assert done == ["B", "A"], origin
+
+
+@pytest.mark.parametrize("ahead", [1e-7, "a float step past 719 ms"])
+def test_a_timer_never_fires_before_loop_time_reaches_it(ahead: float | str) -> None:
+    # Code that re-checks loop.time() and sets the timer again when it fired early
+    # (aiohttp's keep-alive, aiohttp#10149) must not spin at one virtual instant.
+    fired: list[float] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        if isinstance(ahead, float):
+            when = loop.time() + ahead
+        else:
+            await asyncio.sleep(0.665)
+            when = loop.time() + 0.054  # one float step above the 719 ms the clock lands on
+        done = loop.create_future()
+
+        def check() -> None:
+            fired.append(loop.time())
+            if loop.time() < when and len(fired) < 100:
+                loop.call_at(when, check)
+            else:
+                done.set_result(None)
+
+        loop.call_at(when, check)
+        await done
+        return when
+
+    def loop_at_zero() -> asyncio.AbstractEventLoop:
+        loop = asyncio.new_event_loop()
+        loop.time = lambda: 0.0  # type: ignore[method-assign]
+        return loop
+
+    with asyncio.Runner(loop_factory=loop_at_zero) as runner:
+        when = runner.run(VirtualTime(MockClock()).run(main()))
+    assert len(fired) <= 2
+    assert fired[-1] >= when
