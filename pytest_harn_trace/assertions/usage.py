@@ -268,10 +268,13 @@ class TraceUsage:
 
 def money(cost: float) -> str:
     """A cost in USD as messages show it: ``$0.0123``, ``$0.00002``, ``$1.5``."""
-    text = f"{cost:.6f}".rstrip("0").rstrip(".")
-    if text in ("0", "-0") and cost:
-        text = f"{cost:.2e}"
-    return "$" + text
+    if not cost:
+        return "$0"
+    if abs(cost) < 1e-9:
+        return f"${cost:.2e}"
+    # Four significant digits below $1, four decimals above: $0.0000036, $0.0123, $12.5.
+    decimals = 4 if abs(cost) >= 1 else 3 - math.floor(math.log10(abs(cost)))
+    return "$" + f"{cost:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def trace_duration_ms(spans: Sequence[Span], *, real_clock: bool, where: str) -> int:

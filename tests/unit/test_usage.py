@@ -60,19 +60,19 @@ def test_an_agent_span_repeating_its_childrens_sum_is_not_counted_twice(capture)
 
 
 def test_an_llm_call_wrapping_llm_calls_with_usage_counts_through_them(capture):
-    with llm("sdk", input_tokens=30, output_tokens=3):
-        with llm("http", input_tokens=30, output_tokens=3):
-            pass
+    with llm("sdk", input_tokens=30), llm("http", input_tokens=30, output_tokens=3):
+        pass
     usage = capture.usage()
     assert (usage.llm_calls, usage.total_tokens) == (1, 33)
     assert list(usage.by_model) == ["http"]
-    assert usage.notes == ("span 1 llm_call sdk wraps llm_call spans with usage: counted through them",)
+    assert usage.notes == (
+        "span 1 llm_call sdk wraps llm_call spans with usage: counted through them",
+    )
 
 
 def test_an_llm_call_wrapping_calls_without_usage_keeps_its_own(capture):
-    with llm("sdk", input_tokens=30, output_tokens=3):
-        with span("llm_call", "inner"):
-            pass
+    with llm("sdk", input_tokens=30, output_tokens=3), span("llm_call", "inner"):
+        pass
     usage = capture.usage()
     assert (usage.llm_calls, usage.total_tokens) == (2, 33)
 
@@ -149,14 +149,15 @@ def test_token_values_that_are_not_counts_are_left_out_with_a_note(capture):
         pass
     usage = capture.usage()
     assert (usage.input_tokens, usage.output_tokens) == (0, 3)
-    assert usage.notes == ('span 1 llm_call a: input_tokens="12" is not a token count, not counted',)
+    assert usage.notes == (
+        'span 1 llm_call a: input_tokens="12" is not a token count, not counted',
+    )
 
 
 def nested_plan() -> None:
     with span("pipeline", "main"):
-        with span("step", "plan", phase="plan"):
-            with llm("small", input_tokens=10, output_tokens=1):
-                pass
+        with span("step", "plan", phase="plan"), llm("small", input_tokens=10, output_tokens=1):
+            pass
         with span("step", "act", phase="act"), llm("big", input_tokens=100, output_tokens=10):
             pass
 
@@ -232,8 +233,10 @@ def test_over_budget_names_each_limit_then_the_top_spans_with_their_paths(captur
         "  total_tokens: 240 > 200 allowed\n"
         "  cost_usd: $0.03 > $0.025 allowed\n"
         "top llm_call spans by cost:\n"
-        "  span 4 llm_call gpt-4o, 120 tokens (100 in, 20 out), $0.02 at pipeline agent > llm_call gpt-4o\n"
-        "  span 2 llm_call gpt-4o, 120 tokens (100 in, 20 out), $0.01 at pipeline agent > llm_call gpt-4o"
+        "  span 4 llm_call gpt-4o, 120 tokens (100 in, 20 out), $0.02 "
+        "at pipeline agent > llm_call gpt-4o\n"
+        "  span 2 llm_call gpt-4o, 120 tokens (100 in, 20 out), $0.01 "
+        "at pipeline agent > llm_call gpt-4o"
     )
 
 
@@ -310,11 +313,14 @@ def test_the_snapshot_text_gets_a_usage_line_only_when_asked(tracing):
         agent_run()
         plain = TraceCapture(tracing).snapshot_text()
         with_usage = TraceCapture(tracing, usage_in_snapshot=True).snapshot_text()
-    assert with_usage == plain + "\nUsage: 2 llm calls, 1 tool call, 240 tokens (200 in, 40 out), $0.03\n"
+    assert with_usage == (
+        plain + "\nUsage: 2 llm calls, 1 tool call, 240 tokens (200 in, 40 out), $0.03\n"
+    )
     assert "Usage" not in plain
 
 
 def test_money_keeps_small_costs_readable():
-    assert [money(0.0123), money(0.00002), money(1.5), money(0), money(1e-9)] == [
-        "$0.0123", "$0.00002", "$1.5", "$0", "$1.00e-09",
-    ]
+    assert [
+        money(0.0123), money(0.00002), money(3.6e-6), money(1.5), money(12.34567), money(0),
+        money(1e-10),
+    ] == ["$0.0123", "$0.00002", "$0.0000036", "$1.5", "$12.3457", "$0", "$1.00e-10"]
