@@ -69,6 +69,8 @@ _record_key = pytest.StashKey[bool]()
 _test_key = pytest.StashKey["_Budget | None"]()
 _note_key = pytest.StashKey[str]()
 _figures_key = pytest.StashKey[dict[str, Any]]()
+_price_key = pytest.StashKey[Price]()
+_snapshot_key = pytest.StashKey[bool]()
 
 
 class _HookSpecs:
@@ -178,18 +180,25 @@ def _ini_budget(config: pytest.Config) -> _Budget:
 
 def price_function(config: pytest.Config) -> Price:
     """The ``pytest_harn_trace_price`` hook as a price function for ``TraceCapture``."""
+    found = config.stash.get(_price_key, None)
+    if found is not None:
+        return found
     hook = config.hook
 
     def price(span: Span) -> float | None:
         result: float | None = hook.pytest_harn_trace_price(span=span)
         return result
 
+    config.stash[_price_key] = price
     return price
 
 
 def usage_in_snapshot(config: pytest.Config) -> bool:
     """Whether text snapshots end with a usage line (ini ``harn_trace_snapshot_usage``)."""
-    return bool(config.getini("harn_trace_snapshot_usage"))
+    found = config.stash.get(_snapshot_key, None)
+    if found is None:
+        found = config.stash[_snapshot_key] = bool(config.getini("harn_trace_snapshot_usage"))
+    return found
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -198,12 +207,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if "trace" not in getattr(item, "fixturenames", ()):
         return
     ini = item.config.stash[_ini_budget_key]
+    markers = [marker for marker in item.iter_markers(_MARKER) if "budget" in marker.kwargs]
+    if not markers and not ini.limits:
+        if item.config.stash[_record_key]:
+            item.stash[_test_key] = None
+        return
     budget = _Budget()
     budget.limits = dict(ini.limits)
     budget.sources = dict(ini.sources)
-    for marker in reversed(list(item.iter_markers(_MARKER))):  # the closest marker wins
-        if "budget" not in marker.kwargs:
-            continue
+    for marker in reversed(markers):  # the closest marker wins
         given = marker.kwargs["budget"]
         shown = f"@pytest.mark.{_MARKER}(budget={given!r})"
         if not isinstance(given, dict):
@@ -416,8 +428,9 @@ def _add(total: dict[str, Any], figures: dict[str, Any]) -> None:
 
 
 def _figures_text(figures: dict[str, Any]) -> str:
+    calls = figures["llm_calls"]
     text = (
-        f"{figures['llm_calls']} llm calls, {figures['total_tokens']} tokens "
+        f"{calls} llm call{'' if calls == 1 else 's'}, {figures['total_tokens']} tokens "
         f"({figures['input_tokens']} in, {figures['output_tokens']} out)"
     )
     cost = figures.get("cost_usd")

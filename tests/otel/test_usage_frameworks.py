@@ -169,7 +169,7 @@ def test_priced(trace):
     result = pytester.runpytest("--harn-trace-usage")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["  gpt-4o-mini: 1 llm calls, 15 tokens (12 in, 3 out), $0.0000036"]
+        ["  gpt-4o-mini: 1 llm call, 15 tokens (12 in, 3 out), $0.0000036"]
     )
 
 
