@@ -433,6 +433,7 @@ def trace_fixture(request: pytest.FixtureRequest) -> TraceCapture:
     - ``trace.roots``: the span tree (nodes with ``.children``);
     - ``trace.find(kind, name, **metadata)`` / ``trace.one(...)``: look spans up;
     - ``trace.summary()``: Harn's text summary; ``trace.assert_tree(expected)``;
+    - ``trace.usage()``: LLM calls, tokens and cost; ``trace.assert_within_budget(...)``;
     - ``trace.to_dicts(normalize=True)``: dicts that are stable across runs;
     - ``assert trace == trace_snapshot``: snapshot the summary (needs ``mock_clock``).
 
