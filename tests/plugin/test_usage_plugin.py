@@ -322,3 +322,34 @@ def test_snap(trace, trace_snapshot):
     assert stored.read_text().endswith(
         "\nUsage: 1 llm call, 0 tool calls, 110 tokens (100 in, 10 out), $0.25\n"
     )
+
+
+def test_one_tests_budget_never_reaches_the_next(pytester):
+    pytester.makepyfile(AGENT + """
+@pytest.mark.harn_trace(budget={"llm_calls": 1})
+def test_first(trace):
+    agent(1)
+
+def test_second(trace):
+    agent(5)
+""")
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_a_bad_price_from_the_hook_fails_the_test_naming_the_span(pytester):
+    pytester.makeconftest("""
+def pytest_harn_trace_price(span):
+    return "cheap"
+""")
+    pytester.makepyfile(AGENT + """
+@pytest.mark.harn_trace(budget={"llm_calls": 5})
+def test_priced(trace):
+    agent(1)
+""")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "harn-trace: the trace's usage could not be counted: TypeError: the price function "
+        "(the pytest_harn_trace_price hook in a test run) returned 'cheap' for span 2 llm_call "
+        "gpt-4o: expected its cost in USD as a float >= 0, or None when unknown",
+    ])
