@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, node, parse_tree_text
+from pytest_harn_trace.assertions.usage import TraceUsage
 from pytest_harn_trace.capture import HarnTraceWarning, RealClockError, TraceCapture, TraceNode
 from pytest_harn_trace.tracing import clock, collector, events, meta
 from pytest_harn_trace.tracing.clock import (
@@ -133,6 +134,7 @@ __all__ = [
     "ExpectedSpan",
     "TraceCapture",
     "TraceNode",
+    "TraceUsage",
     "assert_span_tree",
     "node",
     "parse_tree_text",

@@ -15,11 +15,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, NoReturn, final
+from typing import Any, Never, NoReturn, final
 
 from pytest_harn_trace.assertions.matching import show
 from pytest_harn_trace.assertions.mismatch import TreeMismatch
 from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, matches
+from pytest_harn_trace.assertions.usage import (
+    Price,
+    TraceUsage,
+    budget_report,
+    check_limits,
+    trace_duration_ms,
+)
 from pytest_harn_trace.pictures.html_report import write_waterfall
 from pytest_harn_trace.pictures.perfetto import write_perfetto
 from pytest_harn_trace.pictures.timeline import Timeline, build_timeline
@@ -117,6 +124,9 @@ class TraceCapture:
             rewrite it in place (the ``pytest_harn_trace_redact`` hook).
         durations: Whether snapshots of this capture include durations and
             times (see :meth:`without_durations`).
+        price: Prices ``llm_call`` spans without ``cost_usd`` for :meth:`usage`
+            (the ``pytest_harn_trace_price`` hook).
+        usage_in_snapshot: Whether the text snapshot ends with a usage line.
     """
 
     __test__ = False
@@ -127,6 +137,8 @@ class TraceCapture:
         *,
         redact: Callable[[dict[str, Any]], object] | None = None,
         durations: bool = True,
+        price: Price | None = None,
+        usage_in_snapshot: bool = False,
     ) -> None:
         given: tuple[object, object, object] = (collector, redact, durations)
         if not isinstance(given[0], SpanCollector):
@@ -142,9 +154,16 @@ class TraceCapture:
             raise TypeError(
                 f"TraceCapture(durations=...): expected True or False, got {shown(durations)}"
             )
+        if price is not None and not callable(price):
+            raise TypeError(
+                "TraceCapture(price=...): expected a function taking a span and returning its "
+                f"cost in USD or None, got {type(price).__name__}"
+            )
         self._collector = collector
         self._redact = redact
         self._durations = durations
+        self._price = price
+        self._usage_in_snapshot = usage_in_snapshot is True
 
     def without_durations(self) -> TraceCapture:
         """Return a view of this capture whose snapshots leave out every duration and time.
@@ -152,7 +171,13 @@ class TraceCapture:
         For snapshots that stay the same from run to run without a mock clock:
         ``assert trace.without_durations() == trace_snapshot``.
         """
-        return TraceCapture(self._collector, redact=self._redact, durations=False)
+        return TraceCapture(
+            self._collector,
+            redact=self._redact,
+            durations=False,
+            price=self._price,
+            usage_in_snapshot=self._usage_in_snapshot,
+        )
 
     @property
     def collector(self) -> SpanCollector:
@@ -392,6 +417,75 @@ class TraceCapture:
         __tracebackhide__ = True
         assert_span_tree(self, expected, ordered=ordered, exact=exact)
 
+    def usage(self, *, under: object = None) -> TraceUsage:
+        """Return the tokens, cost and calls of this trace's ``llm_call`` and ``tool_call`` spans.
+
+        Open spans count too (``open_llm_calls`` says how many); an ``llm_call``
+        wrapping other ``llm_call`` spans with usage counts through them only,
+        and agent or pipeline spans repeating their children's sums add nothing.
+
+        Args:
+            under: Count only the subtrees of the spans this selects: a span
+                (``trace.one(...)``), a ``node(...)`` or one line of tree text,
+                or a dict of :meth:`find` criteria.
+        """
+        __tracebackhide__ = True
+        return TraceUsage.of(
+            self.spans,
+            open_spans=self._collector.peek_open_spans(),
+            price=self._price,
+            under=under,
+        )
+
+    def assert_within_budget(
+        self,
+        *,
+        llm_calls: int | None = None,
+        tool_calls: int | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        total_tokens: int | None = None,
+        cost_usd: float | None = None,
+        duration_ms: int | None = None,
+        under: object = None,
+        **unknown: Never,
+    ) -> None:
+        """Assert the trace stays within every limit given, each inclusive.
+
+        The figures are those of :meth:`usage` (``under`` as there);
+        ``duration_ms`` is the trace's total (its root spans' summed durations)
+        and needs the mock clock or virtual time.
+
+        Raises:
+            AssertionError: naming each limit exceeded, actual against allowed,
+                then the spans that contributed most with the path to each. A
+                ``cost_usd`` limit fails when calls have no price, naming them.
+            TypeError: for an unknown limit or a value that is not a number.
+            ValueError: for a negative limit.
+            RealClockError: for a ``duration_ms`` limit on a trace timed by the real clock.
+        """
+        __tracebackhide__ = True
+        where = "trace.assert_within_budget()"
+        limits = check_limits(
+            {
+                **unknown,
+                "llm_calls": llm_calls,
+                "tool_calls": tool_calls,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": total_tokens,
+                "cost_usd": cost_usd,
+                "duration_ms": duration_ms,
+            },
+            where=where,
+        )
+        duration = None
+        if duration_ms is not None:
+            duration = trace_duration_ms(self.spans, real_clock=self.real_clock, where=where)
+        report = budget_report(self.usage(under=under), limits, duration_ms=duration)
+        if report is not None:
+            raise AssertionError(f"trace over budget:\n{report}")
+
     def to_dicts(self, *, normalize: bool = False) -> list[dict[str, Any]]:
         """Return the completed spans as Harn's dicts (``span_to_dict``).
 
@@ -438,7 +532,10 @@ class TraceCapture:
     def snapshot_text(self) -> str:
         """Return the summary a text snapshot stores, rendered from the redacted dicts."""
         spans = [Span.from_dict(data) for data in self.snapshot_dicts()]
-        return format_summary(spans, durations=self._durations) + "\n"
+        text = format_summary(spans, durations=self._durations) + "\n"
+        if self._usage_in_snapshot:
+            text += "\n" + TraceUsage.of(spans, price=self._price).summary_line + "\n"
+        return text
 
     def snapshot_json(self) -> str:
         """Return the JSON a JSON snapshot stores."""

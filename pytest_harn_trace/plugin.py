@@ -28,6 +28,7 @@ from pytest_harn_trace.tracing.clock import MockClock, install_override
 from pytest_harn_trace.tracing.collector import SpanCollector
 from pytest_harn_trace.tracing.model import OpenSpan
 from pytest_harn_trace.tracing.shown import shown
+from pytest_harn_trace.usage_plugin import price_function, usage_in_snapshot
 from pytest_harn_trace.virtual_time import IO_ANSWER_MS, IO_QUIET_MS, MAX_IO_MS, virtual_test
 
 __all__ = [
@@ -39,13 +40,13 @@ __all__ = [
 ]
 
 # The trace fixture's OpenTelemetry capture: hooks and ini options of its own.
-pytest_plugins = ["pytest_harn_trace.otel_plugin"]
+pytest_plugins = ["pytest_harn_trace.otel_plugin", "pytest_harn_trace.usage_plugin"]
 
 DEFAULT_WALL_MS = 1_700_000_000_000
 """The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
 
 _MARKER = "harn_trace"
-_MARKER_ARGS = ("wall_ms", "auto_advance_ms", "virtual_time")
+_MARKER_ARGS = ("wall_ms", "auto_advance_ms", "virtual_time", "budget")
 _REPORT_MODES = ("failed", "all", "never")
 _capture_key = pytest.StashKey[TraceCapture]()
 _isolation_key = pytest.StashKey[Isolation]()
@@ -337,7 +338,12 @@ def _start_capture(request: pytest.FixtureRequest) -> TraceCapture:
     def redact(span: dict[str, Any]) -> None:
         hook.pytest_harn_trace_redact(span=span)
 
-    capture = TraceCapture(collector, redact=redact)
+    capture = TraceCapture(
+        collector,
+        redact=redact,
+        price=price_function(item.config),
+        usage_in_snapshot=usage_in_snapshot(item.config),
+    )
     start_otel_capture(request, collector)
     isolation = Isolation(collector, item.nodeid)
     # Registered before the fixture being set up registers its own teardown, so it
@@ -380,6 +386,8 @@ def _clock_settings(request: pytest.FixtureRequest) -> tuple[int, int]:
                     _bad_marker(request, f"virtual_time={shown(value)}: expected True or False")
                 if value:
                     _warn_if_sync(request)
+                continue
+            if key == "budget":  # checked by usage_plugin
                 continue
             if key not in settings:
                 _bad_marker(
@@ -463,6 +471,7 @@ def trace_fixture(request: pytest.FixtureRequest) -> TraceCapture:
     - ``trace.roots``: the span tree (nodes with ``.children``);
     - ``trace.find(kind, name, **metadata)`` / ``trace.one(...)``: look spans up;
     - ``trace.summary()``: Harn's text summary; ``trace.assert_tree(expected)``;
+    - ``trace.usage()``: LLM calls, tokens and cost; ``trace.assert_within_budget(...)``;
     - ``trace.to_dicts(normalize=True)``: dicts that are stable across runs;
     - ``assert trace == trace_snapshot``: snapshot the summary (needs ``mock_clock``).
 

@@ -195,7 +195,7 @@ def test_unknown_marker_argument_is_a_setup_error(pytester: pytest.Pytester) -> 
             "*_ ERROR at setup of test_typo _*",
             "test_unknown_marker_argument_is_a_setup_error.py::test_typo: "
             "@pytest.mark.harn_trace got unknown argument 'wal_ms'; "
-            "accepted: wall_ms, auto_advance_ms, virtual_time",
+            "accepted: wall_ms, auto_advance_ms, virtual_time, budget",
         ]
     )
     result.stdout.no_fnmatch_line("*def _clock_settings*")

@@ -216,6 +216,29 @@ def pictures_api(folder: Path) -> tuple[Path, Path]:
     return page, trace_file
 
 
+def usage_api() -> float | None:
+    collector = SpanCollector()
+    call = collector.start(SpanKind.LLM_CALL, "gpt-4o")
+    for key, value in LlmCallUsage("gpt-4o", "openai", input_tokens=10).metadata_pairs():
+        collector.set_metadata(call, key, value)
+    collector.end(call)
+
+    def price(span: Span) -> float | None:
+        tokens: int = span.metadata.get("input_tokens", 0)
+        return tokens / 1_000_000
+
+    capture = pht.TraceCapture(collector, price=price, usage_in_snapshot=True)
+    usage: pht.TraceUsage = capture.usage(under={"kind": "llm_call"})
+    calls: int = usage.llm_calls + usage.by_model["gpt-4o"].llm_calls
+    tokens: int = usage.total_tokens + usage.by_model["gpt-4o"].total_tokens
+    notes: tuple[str, ...] = usage.notes
+    assert (calls, tokens, notes) == (2, 20, ())
+    capture.assert_within_budget(llm_calls=1, total_tokens=10, cost_usd=0.01)
+    same: pht.TraceUsage = pht.TraceUsage.of(capture.spans, price=price)
+    assert same == usage
+    return usage.cost_usd
+
+
 def otel_api() -> list[Span]:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -262,6 +285,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         pictures_api(Path(folder))
     assert [span.name for span in otel_api()] == ["main"]
+    assert usage_api() == 1e-5
 
 
 if __name__ == "__main__":

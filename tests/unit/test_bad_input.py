@@ -243,6 +243,12 @@ CASES: dict[str, list[Call] | str] = {
         lambda: harn.TraceNode(None, ()),  # type: ignore[arg-type]
         lambda: harn.TraceNode(harn.Span("t", 1, None, harn.SpanKind.STEP, "x", 0, 0, 0, {}, (), ()), [None]),  # type: ignore[list-item]  # noqa: E501
     ],
+    "TraceUsage": [
+        lambda: harn.TraceUsage.of(None),  # type: ignore[arg-type]
+        lambda: harn.TraceUsage.of([None]),  # type: ignore[list-item]
+        lambda: harn.TraceUsage.of([], price=5),  # type: ignore[arg-type]
+        lambda: harn.TraceUsage.of([], under=3),
+    ],
     "assert_span_tree": [
         lambda: harn.assert_span_tree(None, "step x"),
         lambda: harn.assert_span_tree([], None),  # type: ignore[arg-type]
