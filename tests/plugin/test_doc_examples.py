@@ -81,6 +81,13 @@ def test_the_readme_and_every_section_of_the_site_have_runnable_examples() -> No
     assert len(runnable()) >= 25
 
 
+def importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
 @pytest.mark.parametrize("example", examples(), ids=lambda example: example.id)
 def test_example_compiles(example: Example) -> None:
     compile(example.code, example.path, "exec")
@@ -92,7 +99,7 @@ def test_example_compiles(example: Example) -> None:
     ids=lambda example: example.id,
 )
 def test_an_example_not_run_needs_a_module_the_test_extra_lacks(example: Example) -> None:
-    missing = [module for module in example.needs if importlib.util.find_spec(module) is None]
+    missing = [module for module in example.needs if not importable(module)]
     assert missing, (
         f"{example.id}: {', '.join(example.needs)} can be imported now: "
         "remove the 'not run' comment so the example runs"
