@@ -103,7 +103,8 @@ def ini_options(config: pytest.Config) -> str:
     rows = ["| ini option | type | default | what it sets |", "| --- | --- | --- | --- |"]
     for name, (help_text, kind, default) in sorted(config._parser._inidict.items()):
         if name.startswith("harn_trace"):
-            shown = "" if default in ("", None) else f"`{str(default).lower() if kind == 'bool' else default}`"
+            value = str(default).lower() if kind == "bool" else default
+            shown = "" if default in ("", None) else f"`{value}`"
             rows.append(f"| `{name}` | {kind or 'string'} | {shown} | {_cell(help_text)} |")
     return "\n".join(rows)
 

@@ -24,7 +24,8 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 BLOCK = re.compile(
-    r"^(?:<!-- not run: needs (?P<needs>[^>]*?) -->\n)?(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
+    r"^(?:<!-- not run: needs (?P<needs>[^>]*?) -->\n)?"
+    r"(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
     re.MULTILINE | re.DOTALL,
 )
 # pydantic-ai and Logfire cannot be imported twice in one process, as in-process runs would.
@@ -62,7 +63,9 @@ def examples() -> list[Example]:
                 Example(
                     path=page.relative_to(ROOT).as_posix(),
                     line=text.count("\n", 0, match.start("code")),
-                    code=textwrap.dedent(textwrap.indent(match.group("code"), match.group("indent"))),
+                    code=textwrap.dedent(
+                        textwrap.indent(match.group("code"), match.group("indent"))
+                    ),
                     needs=tuple(needs.replace(",", " ").split()) if needs else (),
                 )
             )
