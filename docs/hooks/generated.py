@@ -15,10 +15,12 @@ option after a restart).
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,10 +44,21 @@ def plugin_config() -> Iterator[pytest.Config]:
         config._ensure_unconfigure()
 
 
+def _load_rst_roles() -> Any:
+    path = Path(__file__).with_name("rst_roles.py")
+    spec = importlib.util.spec_from_file_location("harn_docs_rst_roles", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rst_roles = _load_rst_roles()
+
+
 def rst_to_markdown(text: str) -> str:
     """The reST bits of a docstring (````code````, ``:func:`name```) as Markdown."""
-    text = re.sub(r":[a-z]+:`~?([^`]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
-    return text.replace("``", "`")
+    return _rst_roles.rst_to_markdown(text).replace("``", "`")
 
 
 def _cell(text: str) -> str:
