@@ -1,8 +1,36 @@
 """pytest-harn-trace: Harn VM tracing spans in Python, with pytest assertions.
 
-Instrument your code with :func:`span` / :func:`timed` (or Harn's module-level
-tracing functions such as :func:`span_start`), then assert on the trace in tests
-with the ``trace`` fixture, ``mock_clock`` and :func:`assert_span_tree`.
+Instrument your code with ``span()`` / ``timed()`` (or Harn's module-level
+tracing functions such as ``span_start``), then assert on the trace in tests
+with the ``trace`` fixture, ``mock_clock`` and ``assert_span_tree``::
+
+    def test_agent(trace, mock_clock):
+        run_agent()
+        trace.assert_tree('''
+            pipeline agent
+              llm_call gpt-4 (model="gpt-4")
+        ''')
+
+Everything a test needs is importable from here. What is where:
+
+- ``pytest_harn_trace.tracing``: the Harn port. Span model (``Span``,
+  ``SpanKind``, ``LlmCallUsage``), collector and module-level functions,
+  ``span()`` / ``timed()``, marker spans, ``MockClock``, lifecycle event
+  sinks, ``format_summary``. Imports neither pytest nor any other part.
+- ``pytest_harn_trace.assertions``: ``assert_span_tree``, ``node()`` and its
+  matchers, the text form (``parse_tree_text``) and the failure report.
+- ``pytest_harn_trace.otel``: OpenTelemetry spans captured into the trace, the
+  mapping to Harn kinds, ``OtelExportSink`` (needs the ``[otel]`` extra).
+- ``pytest_harn_trace.pictures``: the HTML waterfall and the Perfetto export.
+- At the top, the pytest side: ``capture`` (``TraceCapture``, the ``trace``
+  fixture's object), ``plugin`` (fixtures, the ``harn_trace`` marker, options,
+  reports), ``otel_plugin``, ``snapshot`` (``trace_snapshot``), ``virtual_time``
+  (``run_virtual``, the event loop on the mock clock) and ``isolation``.
+
+Documentation: the site built from ``docs/`` in the source tree (``mkdocs
+serve``), with a tutorial, how-to guides per agent framework, the reference of
+every fixture, option and API, and the design. ``pytest --fixtures`` and
+``pytest --help`` list the fixtures and options too.
 """
 
 from __future__ import annotations

@@ -35,3 +35,13 @@ def test_help_opens_with_what_the_package_does_for_the_users_code():
     text = pydoc.render_doc(pytest_harn_trace, renderer=pydoc.plaintext)
     assert "Harn VM tracing spans in Python" in text
     assert "Instrument your code with" in text
+
+
+def test_the_package_docstring_is_a_screenful_that_says_what_is_where_and_points_to_the_site():
+    doc = pytest_harn_trace.__doc__ or ""
+    assert len(doc.splitlines()) <= 40
+    for part in ("tracing", "assertions", "otel", "pictures"):
+        assert f"pytest_harn_trace.{part}``" in doc, part
+    for module in ("capture", "plugin", "otel_plugin", "snapshot", "virtual_time", "isolation"):
+        assert f"``{module}``" in doc, module
+    assert "the site built from ``docs/``" in doc

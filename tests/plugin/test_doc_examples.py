@@ -1,0 +1,123 @@
+"""The examples of the README and of every page of the site run, as a new user would paste them.
+
+Every ```python block of ``README.md`` and ``docs/**/*.md`` (the site's sources;
+``docs/incoming/`` holds notes not yet on the site) is compiled, and each block
+that defines a test runs in a fresh pytester directory (twice when it takes a
+snapshot: once writing it, once checking it). A new page's examples are picked up without
+touching this file.
+
+A block for a framework the ``test`` extra does not install is preceded by a
+comment naming the modules it needs, ``<!-- not run: needs openai -->``: it is
+still compiled, and as soon as every module it names can be imported, the check
+below says to run it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+BLOCK = re.compile(
+    r"^(?:<!-- not run: needs (?P<needs>[^>]*?) -->\n)?"
+    r"(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
+    re.MULTILINE | re.DOTALL,
+)
+# pydantic-ai and Logfire cannot be imported twice in one process, as in-process runs would.
+SUBPROCESS_MODULES = ("pydantic_ai", "logfire")
+
+
+@dataclass(frozen=True)
+class Example:
+    path: str
+    line: int
+    code: str
+    needs: tuple[str, ...]
+    """Modules the block needs that the test extra does not install: compiled, not run."""
+
+    @property
+    def id(self) -> str:
+        test = re.search(r"def (test_\w+)", self.code)
+        return f"{self.path}:{self.line}" + (f":{test.group(1)}" if test else "")
+
+
+def pages() -> list[Path]:
+    docs = sorted(
+        page for page in (ROOT / "docs").rglob("*.md") if "incoming" not in page.parts
+    )
+    return [ROOT / "README.md", *docs]
+
+
+def examples() -> list[Example]:
+    found = []
+    for page in pages():
+        text = page.read_text(encoding="utf-8")
+        for match in BLOCK.finditer(text):
+            needs = match.group("needs")
+            found.append(
+                Example(
+                    path=page.relative_to(ROOT).as_posix(),
+                    line=text.count("\n", 0, match.start("code")),
+                    code=textwrap.dedent(
+                        textwrap.indent(match.group("code"), match.group("indent"))
+                    ),
+                    needs=tuple(needs.replace(",", " ").split()) if needs else (),
+                )
+            )
+    return found
+
+
+def runnable() -> list[Example]:
+    return [example for example in examples() if "def test_" in example.code and not example.needs]
+
+
+def test_the_readme_and_every_section_of_the_site_have_runnable_examples() -> None:
+    by_path = {example.path for example in runnable()}
+    assert "README.md" in by_path
+    for section in ("tutorial", "how-to", "explanation"):
+        assert any(path.startswith(f"docs/{section}/") for path in by_path), section
+    assert len(runnable()) >= 25
+
+
+def importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+@pytest.mark.parametrize("example", examples(), ids=lambda example: example.id)
+def test_example_compiles(example: Example) -> None:
+    compile(example.code, example.path, "exec")
+
+
+@pytest.mark.parametrize(
+    "example",
+    [example for example in examples() if example.needs],
+    ids=lambda example: example.id,
+)
+def test_an_example_not_run_needs_a_module_the_test_extra_lacks(example: Example) -> None:
+    missing = [module for module in example.needs if not importable(module)]
+    assert missing, (
+        f"{example.id}: {', '.join(example.needs)} can be imported now: "
+        "remove the 'not run' comment so the example runs"
+    )
+
+
+@pytest.mark.parametrize("example", runnable(), ids=lambda example: example.id)
+def test_example_passes(pytester: pytest.Pytester, example: Example) -> None:
+    pytester.makepyfile(test_doc_example=example.code)
+    in_subprocess = any(
+        re.search(rf"^\s*(from|import) {module}\b", example.code, re.MULTILINE)
+        for module in SUBPROCESS_MODULES
+    )
+    run = pytester.runpytest_subprocess if in_subprocess else pytester.runpytest
+    tests = example.code.count("def test_")
+    if "snapshot" in example.code:  # write the snapshots, then check against them
+        run("--snapshot-update").assert_outcomes(passed=tests)
+    run().assert_outcomes(passed=tests)
