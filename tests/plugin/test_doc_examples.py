@@ -30,6 +30,8 @@ BLOCK = re.compile(
 )
 # pydantic-ai and Logfire cannot be imported twice in one process, as in-process runs would.
 SUBPROCESS_MODULES = ("pydantic_ai", "logfire")
+# OpenTelemetry's global provider can be set once per process: a block that sets it runs apart.
+SUBPROCESS_CALLS = ("set_tracer_provider(",)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def test_example_passes(pytester: pytest.Pytester, example: Example) -> None:
     in_subprocess = any(
         re.search(rf"^\s*(from|import) {module}\b", example.code, re.MULTILINE)
         for module in SUBPROCESS_MODULES
-    )
+    ) or any(call in example.code for call in SUBPROCESS_CALLS)
     run = pytester.runpytest_subprocess if in_subprocess else pytester.runpytest
     tests = example.code.count("def test_")
     if "snapshot" in example.code:  # write the snapshots, then check against them
