@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, TypeAlias, final
+from typing import Any, NamedTuple, TypeAlias, final
 
 from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing import events as _events
@@ -36,6 +36,7 @@ else:
 
 __all__ = [
     "SpanCollector",
+    "StartRecord",
     "current_collector",
     "current_span_id",
     "current_span_link",
@@ -67,6 +68,7 @@ _NS_PER_MS = 1_000_000
 _perf_ns = time.perf_counter_ns
 _wall_ns = time.time_ns
 _new_span = tuple.__new__
+_get_ident = threading.get_ident
 # The registered event sinks; events.py only ever mutates this list in place.
 _sinks = _events._sinks
 
@@ -177,6 +179,23 @@ def _check_attributes(
     }
 
 
+class StartRecord(NamedTuple):
+    """What a span's start saw (:meth:`SpanCollector.start_order`)."""
+
+    after: int | None
+    """The newest span of the collector on the starting context's active-span stack, ended or
+    not: the span that context (asyncio task, thread) started last before this one. A task or a
+    ``contextvars``-copying thread begins with its creator's stack, so following these links
+    back visits only spans that ran before it in program order. ``None`` for a fresh context."""
+    ended_before: int
+    """How many spans of the collector had ended when it started."""
+    thread: int
+    """``threading.get_ident()`` of the thread that started it."""
+    end_position: int | None
+    """Its position in the collector's completion order (``None`` while open); it ended
+    before span ``s`` started exactly when this is below ``s``'s ``ended_before``."""
+
+
 @final
 class SpanCollector:
     """Accumulates completed spans and assigns parents from the active span.
@@ -191,6 +210,11 @@ class SpanCollector:
         self._ids = itertools.count(1)
         self._open: dict[int, _OpenSpan] = {}
         self._completed: list[Span] = []
+        # Span id -> what its start saw (see start_order): the node on top of its
+        # context's active-span stack, how many spans had ended, and the thread.
+        self._after: dict[int, tuple[_Stack, int, int]] = {}
+        # How many completed spans take_spans has removed, so end positions stay comparable.
+        self._taken = 0
         self._epoch_ns = _perf_ns()
         self._used_real_clock = False
         # The last start time given to a span, shared with the next one when equal.
@@ -242,7 +266,7 @@ class SpanCollector:
         if type(name) is not str:
             name = _check_name(func, name)
         open_spans = self._open
-        stack = _active_spans.get()
+        stack = after = _active_spans.get()
         if stack is None:
             parent_id = None
         elif stack[1] is open_spans and stack[0] in open_spans:
@@ -252,6 +276,7 @@ class SpanCollector:
                 stack = stack[2]  # drop ended spans off the top
             parent_id = _newest_open(stack, open_spans) if nest else None
         span_id = next(self._ids)
+        self._after[span_id] = (after, self._taken + len(self._completed), _get_ident())
         mock = _clock._active
         if mock is None:
             started_ns = _perf_ns()
@@ -503,6 +528,26 @@ class SpanCollector:
         """Return the completed spans in completion order (a copy)."""
         return self._completed[:]
 
+    def start_order(self) -> dict[int, StartRecord]:
+        """Return what each span's start saw, for telling sequential siblings from concurrent ones.
+
+        Span id -> a :class:`StartRecord` for every span started since the last
+        ``reset`` and not yet taken by ``take_spans``. Not part of Harn: the
+        snapshot and tree assertions of the pytest plugin use it to find
+        siblings whose order depends on scheduling.
+        """
+        open_spans = self._open
+        ended = {span.span_id: self._taken + index for index, span in enumerate(self._completed)}
+        return {
+            span_id: StartRecord(
+                node[0] if node is not None and node[1] is open_spans else None,
+                ended_before,
+                thread,
+                ended.get(span_id),
+            )
+            for span_id, (node, ended_before, thread) in self._after.copy().items()
+        }
+
     def completed_span(self, span_id: int) -> Span | None:
         """Return the completed span ``span_id``, looking from the newest; ``None`` if absent.
 
@@ -582,6 +627,10 @@ class SpanCollector:
             taken = completed[:count]
             # Spans other threads append meanwhile stay for the next take.
             del completed[:count]
+            self._taken += count
+            after = self._after
+            for span in taken:
+                after.pop(span.span_id, None)
         return taken
 
     def reset(self) -> None:
@@ -592,6 +641,8 @@ class SpanCollector:
             ended, self._open = self._open, {}
             ended.clear()
             self._completed.clear()
+            self._after = {}
+            self._taken = 0
             self._ids = itertools.count(1)
             self._trace_id = _new_trace_id()
             self._epoch_ns = _perf_ns()
@@ -730,7 +781,7 @@ def _start_current(kind: SpanKind | str, name: str) -> int:
         and not _sinks
     ):
         open_spans = collector._open
-        stack = _active_spans.get()
+        stack = after = _active_spans.get()
         while stack is not None and stack[0] not in stack[1]:
             stack = stack[2]  # drop ended spans off the top
         if stack is None:
@@ -740,6 +791,9 @@ def _start_current(kind: SpanKind | str, name: str) -> int:
         else:
             parent_id = _newest_open(stack, open_spans)
         span_id = next(collector._ids)
+        collector._after[span_id] = (
+            after, collector._taken + len(collector._completed), _get_ident()
+        )
         started_ns = _perf_ns()
         start_unix_ms = _wall_ns() // 1_000_000
         if start_unix_ms == collector._last_unix_ms:

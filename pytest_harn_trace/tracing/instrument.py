@@ -30,6 +30,7 @@ from pytest_harn_trace.tracing.collector import (
     _ENDED_METADATA,
     _METADATA,
     SpanCollector,
+    _get_ident,
     _new_span,
     _newest_open,
     _perf_ns,
@@ -274,7 +275,7 @@ class SpanScope(SpanHandle):
         if _clock._active is None and not _sinks:
             # SpanCollector._start inlined for the common case: the real clock, no sinks.
             open_spans = collector._open
-            stack = _active_spans.get()
+            stack = after = _active_spans.get()
             while stack is not None and stack[0] not in stack[1]:
                 stack = stack[2]  # drop ended spans off the top
             if stack is None:
@@ -284,6 +285,9 @@ class SpanScope(SpanHandle):
             else:
                 parent_id = _newest_open(stack, open_spans)
             span_id = handle.span_id = next(collector._ids)
+            collector._after[span_id] = (
+                after, collector._taken + len(collector._completed), _get_ident()
+            )
             started_ns = _perf_ns()
             start_unix_ms = _wall_ns() // 1_000_000
             if start_unix_ms == collector._last_unix_ms:
