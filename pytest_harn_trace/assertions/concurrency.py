@@ -2,27 +2,24 @@
 
 Siblings appear in completion order (as in Harn's ``format_summary``). For
 siblings that ran concurrently, say two tools a framework ran in worker
-threads, that order is the scheduler's and changes from run to run. This
+threads, that order is the scheduler's and may change from run to run. This
 module finds them, from what each span's start saw
-(:meth:`~pytest_harn_trace.tracing.collector.SpanCollector.start_order`):
+(:meth:`~pytest_harn_trace.tracing.collector.SpanCollector.start_order`).
 
-Two siblings, ``m`` ending before ``c``, are **ordered** when
+Two siblings ran **concurrently** when their lifetimes overlapped (one started
+before the other ended), or when both were started on another thread than
+their parent's (for roots: than the test's thread), as work handed to
+``asyncio.to_thread`` or a ``ThreadPoolExecutor`` is, whether or not the two
+overlapped this time. Other siblings ran one after the other, in an order
+that does not depend on timing: code that runs them in sequence, asyncio
+tasks on one thread, which the event loop runs in a fixed order (with virtual
+time, in order of their deadlines), or a thread's work and what its caller
+did before handing it over or after waiting for it, such as the next model
+call after ``await asyncio.gather(...)`` of the tools.
 
-* ``c``'s context had started ``m`` (or a span under it) before ``c``: following
-  each span's :attr:`~pytest_harn_trace.tracing.collector.StartRecord.after`
-  link back from ``c`` reaches ``m``'s subtree. That is program order: the
-  same task or thread ran ``m`` and then ``c``; or
-* both started on their parent's thread (the thread the trace began on, for
-  roots) and ``m`` ended before ``c`` started: on one thread the event loop
-  runs tasks in an order that does not depend on timing (with virtual time,
-  in order of their deadlines), such as the next model call after
-  ``await asyncio.gather(...)`` of the tools.
-
-Any other two siblings ran **concurrently**: started by different asyncio
-tasks with overlapping lifetimes, or by worker threads (``asyncio.to_thread``,
-``ThreadPoolExecutor``), whose order is never taken as fixed. Siblings that
-ran concurrently with each other, directly or through one another, form a
-*group*; a group always occupies consecutive places among its siblings.
+Siblings that ran concurrently with each other, directly or through one
+another, form a *group*; a group always occupies consecutive places among
+its siblings in completion order.
 
 A snapshot writes each group's members in a canonical order (by their
 content, placeholders' numbers aside), and renumbers the placeholders and
@@ -67,82 +64,57 @@ def start_order_of(actual: object) -> Mapping[int, StartRecord] | None:
 def concurrent_groups(spans: Sequence[Span], starts: Mapping[int, StartRecord]) -> list[list[int]]:
     """Return the groups of siblings that ran concurrently, as positions in ``spans``.
 
-    Each group has two members or more, listed in the order of ``spans``
-    (completion order). Spans without a start record (made elsewhere, or
-    recorded before a ``take_spans``) are taken as ordered.
+    ``spans`` are a collector's completed spans in completion order (its
+    ``spans()``) and ``starts`` its :meth:`~SpanCollector.start_order`. Each
+    group has two members or more, listed in the order of ``spans``.
     """
-    by_id: dict[int, Span] = {}
-    for span in spans:
-        if span.span_id in by_id:
-            return []  # repeated ids (spans from several collectors): no safe answer
-        by_id[span.span_id] = span
+    if not starts:
+        return []
     siblings: dict[int | None, list[int]] = {}
+    seen: set[int] = set()
     for position, span in enumerate(spans):
+        if span.span_id in seen:
+            return []  # repeated ids (spans of several collectors): no safe answer
+        seen.add(span.span_id)
         siblings.setdefault(span.parent_id, []).append(position)
-    first_thread = starts[min(starts)].thread if starts else 0
     groups: list[list[int]] = []
-    for parent, positions in siblings.items():
-        if len(positions) < 2:
-            continue
-        parent_start = None if parent is None else starts.get(parent)
-        home = first_thread if parent_start is None else parent_start.thread
+    for positions in siblings.values():
         current = [positions[0]]
         for position in positions[1:]:
-            later = spans[position]
-            if all(
-                _ordered(spans[earlier], later, parent, home, starts, by_id) for earlier in current
+            if any(
+                _concurrent(earlier, spans[earlier], spans[position], starts) for earlier in current
             ):
-                if len(current) > 1:
-                    groups.append(current)
-                current = [position]
-            else:
                 current.append(position)
+                continue
+            if len(current) > 1:
+                groups.append(current)
+            current = [position]
         if len(current) > 1:
             groups.append(current)
     return groups
 
 
-def _ordered(
-    earlier: Span,
-    later: Span,
-    parent: int | None,
-    home: int,
+def _concurrent(
+    first_end: int,
+    first: Span,
+    second: Span,
     starts: Mapping[int, StartRecord],
-    by_id: Mapping[int, Span],
 ) -> bool:
-    """Whether the program ran sibling ``earlier`` before ``later`` (see the module's rules)."""
-    first = starts.get(earlier.span_id)
-    second = starts.get(later.span_id)
-    if first is None or second is None:
-        return True
+    """Whether sibling ``first`` (which ended first) and ``second`` ran concurrently."""
+    first_start = starts.get(first.span_id)
+    second_start = starts.get(second.span_id)
     if (
-        first.thread == home == second.thread
-        and first.end_position is not None
-        and first.end_position < second.ended_before
+        first_start is not None
+        and second_start is not None
+        and first_start.forked
+        and second_start.forked
     ):
-        return True
-    target = earlier.span_id
-    step = second.after
-    while step is not None and step >= target:
-        if _sibling_above(step, parent, by_id) == target:
-            return True
-        record = starts.get(step)
-        step = None if record is None else record.after
-    return False
-
-
-def _sibling_above(span_id: int, parent: int | None, by_id: Mapping[int, Span]) -> int | None:
-    """The child of ``parent`` (a root, for ``None``) that ``span_id`` is or descends from."""
-    seen = 0
-    while span_id in by_id and seen <= len(by_id):
-        above = by_id[span_id].parent_id
-        if above == parent:
-            return span_id
-        if above is None:
-            return None
-        span_id = above
-        seen += 1
-    return None
+        return True  # two threads' work: their order is the scheduler's
+    if second.span_id < first.span_id:
+        return True  # second started first and ended last: first ran inside it
+    # second started after first: before first ended only if its start saw first open
+    # (a start that sees only its ancestors open is not listed in starts).
+    return second_start is not None and first_end >= second_start.ended_before
 
 
 # -- snapshots --------------------------------------------------------------
