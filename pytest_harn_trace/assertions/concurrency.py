@@ -208,8 +208,10 @@ def _signature(
             stack.append((current, True))
             stack.extend((kid, False) for kid in kids if kid not in memo)
             continue
-        own = {key: value for key, value in data.items() if key not in _IDS}
-        text = to_json([_plain(own), [memo[kid] for kid in kids]])
+        # Kind and name first: a group reads in order of them, then of the rest.
+        rest = {key: value for key, value in data.items() if key not in _IDS}
+        head = [rest.pop("kind", None), rest.pop("name", None)]
+        text = to_json([*head, _plain(rest), [memo[kid] for kid in kids]])
         memo[current] = _PLACEHOLDER.sub(r"<\1>", text)
     return memo[position]
 
