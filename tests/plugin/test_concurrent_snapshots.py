@@ -118,3 +118,87 @@ def test_gathered_tasks_on_virtual_time_are_written_in_one_order_with_their_dura
             """
         )
     }
+
+
+STRANDS_TEST = '''
+import json
+import time
+
+import pytest
+from strands import Agent, tool
+from strands.models.model import Model
+
+
+class FakeModel(Model):
+    """Asks for both tools at once, then answers."""
+
+    def __init__(self):
+        self.turns = [["tool_a", "tool_b"], "done"]
+        self.config = {"model_id": "fake"}
+
+    def update_config(self, **config):
+        self.config.update(config)
+
+    def get_config(self):
+        return self.config
+
+    def structured_output(self, *args, **kwargs):
+        raise NotImplementedError
+
+    async def stream(self, messages, tool_specs=None, system_prompt=None, **kwargs):
+        turn = self.turns.pop(0)
+        yield {"messageStart": {"role": "assistant"}}
+        if isinstance(turn, str):
+            yield {"contentBlockStart": {"start": {}}}
+            yield {"contentBlockDelta": {"delta": {"text": turn}}}
+            yield {"contentBlockStop": {}}
+            yield {"messageStop": {"stopReason": "end_turn"}}
+        else:
+            for name in turn:
+                start = {"toolUse": {"toolUseId": f"tooluse_{time.time_ns()}", "name": name}}
+                yield {"contentBlockStart": {"start": start}}
+                yield {"contentBlockDelta": {"delta": {"toolUse": {"input": json.dumps({"x": 1})}}}}
+                yield {"contentBlockStop": {}}
+            yield {"messageStop": {"stopReason": "tool_use"}}
+        usage = {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}
+        yield {"metadata": {"usage": usage, "metrics": {"latencyMs": 1}}}
+
+
+@tool
+def tool_a(x: int) -> str:
+    """Tool a."""
+    time.sleep(0.002)
+    return "a"
+
+
+@tool
+def tool_b(x: int) -> str:
+    """Tool b."""
+    time.sleep(0.001)
+    return "b"
+
+
+@pytest.mark.asyncio
+@pytest.mark.harn_trace(virtual_time=True)
+@pytest.mark.parametrize("run", range(20))
+async def test_strands(run, trace, trace_snapshot):
+    agent = Agent(model=FakeModel(), tools=[tool_a, tool_b], callback_handler=None)
+    await agent.invoke_async("hi")
+    assert trace == trace_snapshot
+'''
+
+
+def test_strands_concurrent_tools_give_the_same_snapshot_on_every_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("strands")
+    pytester.makepyfile(test_strands=STRANDS_TEST)
+    # In a subprocess: strands instruments threading process-wide when its tracer starts.
+    pytester.runpytest_subprocess("--snapshot-update").assert_outcomes(passed=20)
+    texts = {path.read_text() for path in pytester.path.glob("__snapshots__/test_strands/*.txt")}
+    assert len(texts) == 1
+    (text,) = texts
+    assert "2026-" not in text and "gen_ai.event.start_time=\"<time>\"" in text
+    assert text.index("tool_call tool_a") < text.index("tool_call tool_b")
+    tool_line = next(line for line in text.splitlines() if "tool_call tool_a" in line)
+    assert "provider=" not in tool_line and 'gen_ai.tool.call.id="<tool_call_id_' in tool_line
