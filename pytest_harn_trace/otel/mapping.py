@@ -196,10 +196,10 @@ def metadata_from_attributes(
             if seen is not None and value:
                 value = seen.get(value) or normalizer.text(value, label)  # type: ignore[union-attr]
         elif kind is float or kind is int:
-            if clock and normalizer is not None:
-                value = normalizer.reading(value, clock)
-                if value is DROPPED:
-                    continue
+            if clock and normalizer is not None and normalizer._times:
+                if clock == "latency":
+                    continue  # left out: even whether it is there may change
+                value = normalizer.reading(value)
             elif kind is float and not math.isfinite(value):
                 value = None
         elif kind is not bool:
@@ -294,12 +294,7 @@ _PREFIXES: Final = ("gen_ai.", "llm.")
 
 TIME_PLACEHOLDER: Final = "<time>"
 """What a wall-clock reading in a captured attribute becomes."""
-DROPPED: Final = object()
-"""What :meth:`ValueNormalizer.reading` returns for a latency: the attribute is left out.
 
-Left out rather than replaced, because whether it is there may change too:
-strands sets ``gen_ai.server.time_to_first_token`` only when it measured 1 ms or more.
-"""
 
 # Epoch readings in seconds, milliseconds, microseconds and nanoseconds: 2001 to 2286.
 _EPOCH_RANGES: Final = ((1e9, 1e10), (1e12, 1e13), (1e15, 1e16), (1e18, 1e19))
@@ -326,7 +321,8 @@ class ValueNormalizer:
     ``created``) that read as epoch seconds, ms, us or ns become ``<time>``;
     numbers under latency keys (``duration``, ``latency``, ``elapsed``,
     ``time_to_first_token``, ``time_per_output_token`` and the like) are left
-    out (see :data:`DROPPED`).
+    out, not replaced, because even whether one is there may change: strands
+    sets ``gen_ai.server.time_to_first_token`` only when it measured 1 ms or more.
 
     Args:
         ids: Replace ids (``harn_trace_otel_raw_ids`` turns it off).
@@ -353,12 +349,11 @@ class ValueNormalizer:
                     metadata[key] = self._seen.get(value) or self.text(value, label)
             elif kind is int or kind is float:
                 clock = _clock_kind(key)
-                if clock:
-                    reading = self.reading(value, clock)
-                    if reading is DROPPED:
+                if clock and self._times:
+                    if clock == "latency":
                         del metadata[key]
                     else:
-                        metadata[key] = reading
+                        metadata[key] = self.reading(value)
 
     def text(self, value: str, label: str) -> str:
         """Return string ``value`` (under a key whose id label is ``label``) normalized."""
@@ -370,15 +365,8 @@ class ValueNormalizer:
             return self.replace_in_text(value)
         return value
 
-    def reading(self, value: float, clock: str) -> JsonValue:
-        """Return number ``value`` under a time-like (``clock="time"``) or latency key.
-
-        :data:`DROPPED` for a latency: leave the attribute out.
-        """
-        if not self._times:
-            return value if math.isfinite(value) else None
-        if clock == "latency":
-            return DROPPED
+    def reading(self, value: float) -> JsonValue:
+        """Return number ``value`` under a time-like key: ``<time>`` if it reads as an epoch."""
         size = abs(value)
         if any(low <= size < high for low, high in _EPOCH_RANGES):
             return TIME_PLACEHOLDER
