@@ -289,6 +289,9 @@ _HEX_ID: Final = re.compile(r"[0-9a-fA-F]{16,}")
 _PREFIXED_ID: Final = re.compile(r"[A-Za-z]{2,12}[-_](?=[A-Za-z]*\d)[A-Za-z0-9]{8,}")
 # Under an id key: one random-looking token of letters and digits, or a long number.
 _TOKEN_ID: Final = re.compile(r"(?=[A-Za-z0-9_-]*\d)(?=[0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}|\d{12,}")
+# Prefixes a framework puts on the ids it makes up itself, random or not: pydantic-ai's
+# are pyd_ai_<uuid hex>, or pyd_ai_tool_call_id__<tool> from its TestModel.
+_MINTED: Final = ("pyd_ai_",)
 # gen_ai.tool.call.id -> tool_call_id; session.id -> session_id.
 _PREFIXES: Final = ("gen_ai.", "llm.")
 
@@ -307,13 +310,13 @@ class ValueNormalizer:
     first-seen order: a UUID or ULID, a hex string of 16 digits or more (trace
     and span ids), a short prefix and a random token with a digit in it
     (``chatcmpl-...``, ``call_...``, ``resp_...``, ``toolu_...``) and, under a key
-    ending in ``.id`` or ``_id``, any token of 16 letters and digits mixed or a
-    number of 12 digits or more. Under such a key it is named after the key
-    (``<tool_call_id_1>``), elsewhere after its form (``<uuid_1>``, ``<ulid_1>``,
-    ``<id_1>``). A stable name stays, whatever its key (``graph.node.id =
-    "weather_agent"``). UUIDs and ULIDs inside longer text are replaced where
-    they stand. The same value always gets the same placeholder within one
-    trace, so references between spans survive.
+    ending in ``.id`` or ``_id``, any token of 16 letters and digits mixed, a
+    number of 12 digits or more, or an id pydantic-ai made up (``pyd_ai_...``).
+    Under such a key it is named after the key (``<tool_call_id_1>``), elsewhere
+    after its form (``<uuid_1>``, ``<ulid_1>``, ``<id_1>``). A stable name stays,
+    whatever its key (``graph.node.id = "weather_agent"``). UUIDs and ULIDs
+    inside longer text are replaced where they stand. The same value always gets
+    the same placeholder within one trace, so references between spans survive.
 
     **Clock readings**: ISO-8601 / RFC 3339 date-times anywhere in a string and
     ``traceparent`` headers become ``<time>`` and ``<traceparent>``; numbers
@@ -425,7 +428,7 @@ def _generated(value: str, label: str) -> str:
         return "ulid"
     if _HEX_ID.fullmatch(value) or _PREFIXED_ID.fullmatch(value):
         return "id"
-    if label and _TOKEN_ID.fullmatch(value):
+    if label and (_TOKEN_ID.fullmatch(value) or value.startswith(_MINTED)):
         return "id"
     return ""
 

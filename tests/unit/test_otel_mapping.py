@@ -123,7 +123,6 @@ def test_ids_become_placeholders_named_after_their_key_in_first_seen_order() -> 
     [
         ("graph.node.id", "weather_agent"),
         ("gen_ai.agent.id", "support-bot"),
-        ("gen_ai.tool.call.id", "pyd_ai_tool_call_id__get_weather"),
         ("run.id", "42"),
         ("name", "call_weather_api"),
     ],
@@ -140,6 +139,7 @@ def test_stable_names_under_id_keys_stay(key: str, value: str) -> None:
         ("gen_ai.response.id", "chatcmpl-9xZ3AbQ7kLmN0pQr", "<response_id_1>"),
         ("gen_ai.tool.call.id", "tooluse_kZJMlvQmRJ6eAyJE5GIl5Q", "<tool_call_id_1>"),
         ("gen_ai.tool.call.id", "toolu_01A09q90qw90lq917835lq9", "<tool_call_id_1>"),
+        ("gen_ai.tool.call.id", "pyd_ai_tool_call_id__get_weather", "<tool_call_id_1>"),
         ("trace", "4bf92f3577b34da6a3ce929d0e0e4736", "<id_1>"),
         ("parent_span", "00f067aa0ba902b7", "<id_1>"),
         ("previous", "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "<id_1>"),
