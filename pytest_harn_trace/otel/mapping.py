@@ -193,7 +193,8 @@ def metadata_from_attributes(
         value = attributes[key]
         kind = type(value)
         if kind is str:
-            if seen is not None and value:
+            # Shorter strings are neither ids (_generated) nor hold a clock reading.
+            if seen is not None and len(value) >= 10:
                 value = seen.get(value) or normalizer.text(value, label)  # type: ignore[union-attr]
         elif kind is float or kind is int:
             if clock and normalizer is not None and normalizer._times:
