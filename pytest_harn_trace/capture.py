@@ -17,6 +17,7 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any, Never, NoReturn, final
 
+from pytest_harn_trace.assertions.concurrency import canonical_dicts, concurrent_groups
 from pytest_harn_trace.assertions.matching import show
 from pytest_harn_trace.assertions.mismatch import TreeMismatch
 from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, matches
@@ -520,14 +521,17 @@ class TraceCapture:
                 real clock, whose readings change from run to run.
         """
         self.check_snapshot()
-        dicts = self.to_dicts(normalize=True)
+        spans = self.spans
+        dicts = [span.to_dict() for span in spans]
+        _normalize(dicts)
         if not self._durations:
             for data in dicts:
                 _drop_timings(data)
         if self._redact is not None:
             for data in dicts:
                 self._redact(data)
-        return dicts
+        # Siblings that ran concurrently are written in a canonical order.
+        return canonical_dicts(dicts, concurrent_groups(spans, self._collector.start_order()))
 
     def snapshot_text(self) -> str:
         """Return the summary a text snapshot stores, rendered from the redacted dicts."""

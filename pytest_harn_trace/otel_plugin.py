@@ -62,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+    parser.addini(
+        "harn_trace_otel_raw_times",
+        "Keep wall-clock readings (timestamps, traceparent headers) and latencies of captured "
+        "OpenTelemetry spans as they are (default: <time> and <traceparent>, latencies left out).",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,7 +79,11 @@ def pytest_configure(config: pytest.Config) -> None:
             f"harn_trace_otel = {mode!r} is not a mode; use one of: {', '.join(_MODES)}"
         )
     config.stash[_mode_key] = mode
-    for name in ("harn_trace_otel_keep_content", "harn_trace_otel_raw_ids"):
+    for name in (
+        "harn_trace_otel_keep_content",
+        "harn_trace_otel_raw_ids",
+        "harn_trace_otel_raw_times",
+    ):
         check_bool_ini(config, name)
 
 
@@ -116,6 +127,7 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
         keep_content=bool(config.getini("harn_trace_otel_keep_content")),
         raw_ids=bool(config.getini("harn_trace_otel_raw_ids")),
         on_span=on_span,
+        raw_times=bool(config.getini("harn_trace_otel_raw_times")),
     )
     # Registered before the capture's own teardown, so it runs after it: the spans
     # still open are reported first, then the bridge lets go of them.

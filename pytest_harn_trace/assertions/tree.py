@@ -31,6 +31,11 @@ from types import EllipsisType
 from typing import Any, Final, cast
 
 from pytest_harn_trace.assertions.alignment import Aligner, Forest
+from pytest_harn_trace.assertions.concurrency import (
+    concurrent_groups,
+    fit_to_expected,
+    start_order_of,
+)
 from pytest_harn_trace.assertions.expected import ExpectedSpan, node
 from pytest_harn_trace.assertions.matching import matches
 from pytest_harn_trace.assertions.mismatch import TreeMismatch
@@ -154,6 +159,9 @@ def assert_span_tree(
     except ValueError as malformed:
         # Malformed text: the traceback starts here, not deep in the parser.
         raise malformed.with_traceback(None) from None
+    starts = start_order_of(actual)
+    if starts:  # siblings that ran concurrently may come in any order
+        spans = fit_to_expected(spans, concurrent_groups(spans, starts), roots)
     real_clock = any(getattr(actual, flag, False) is True for flag in _REAL_CLOCK_FLAGS)
     if real_clock:
         timed = _exact_duration(spans, roots, readings)

@@ -113,6 +113,7 @@ def configure_capture(
     keep_content: bool = False,
     raw_ids: bool = False,
     on_span: OtelSpanHook | None = None,
+    raw_times: bool = False,
 ) -> None:
     """Set how OpenTelemetry spans are captured into ``collector``.
 
@@ -123,8 +124,14 @@ def configure_capture(
         raw_ids: Keep ids, UUIDs and ULIDs as they are instead of replacing
             them with placeholders such as ``<conversation_id_1>``.
         on_span: Called with each ended span and its mapping, to edit it.
+        raw_times: Keep wall-clock readings and latencies as they are instead
+            of replacing the readings with ``<time>`` and leaving latencies out.
     """
-    state = _CaptureState(keep_content=keep_content, raw_ids=raw_ids, on_span=on_span)
+    # The state's raw_ids means "normalize nothing"; the normalizer does either part.
+    state = _CaptureState(
+        keep_content=keep_content, raw_ids=raw_ids and raw_times, on_span=on_span
+    )
+    state.normalizer = ValueNormalizer(ids=not raw_ids, times=not raw_times)
     with _states_lock:
         _states[collector] = state
 

@@ -189,29 +189,31 @@ def metadata_from_attributes(
     plan = _plans.get((keys, keep_content)) or _plan(keys, keep_content)
     metadata: dict[str, JsonValue] = {}
     seen = None if normalizer is None else normalizer._seen
-    for key, label in plan.keep:
+    for key, label, clock in plan.keep:
         value = attributes[key]
         kind = type(value)
         if kind is str:
-            if seen is not None and value:
-                if label:
-                    value = seen.get(value) or normalizer._placeholder(  # type: ignore[union-attr]
-                        value, label
-                    )
-                elif len(value) >= 26:
-                    value = normalizer.replace_in_text(value)  # type: ignore[union-attr]
-        elif kind is float:
-            value = value if math.isfinite(value) else None
-        elif kind is not int and kind is not bool:
+            # Shorter strings are neither ids (_generated) nor hold a clock reading.
+            if seen is not None and len(value) >= 10:
+                value = seen.get(value) or normalizer.text(value, label)  # type: ignore[union-attr]
+        elif kind is float or kind is int:
+            if clock and normalizer is not None and normalizer._times:
+                if clock == "latency":
+                    continue  # left out: even whether it is there may change
+                value = normalizer.reading(value)
+            elif kind is float and not math.isfinite(value):
+                value = None
+        elif kind is not bool:
             # The SDK stores sequences as tuples of one primitive type.
             value = [
                 item if type(item) is not float or math.isfinite(item) else None for item in value
             ]
         metadata[key] = value
-    for feed, source in plan.canonical:
-        value = metadata[source]
-        if value is not None:
-            metadata[feed] = value
+    if plan.canonical and (plan.usage or _is_model_call(attributes)):
+        for feed, source in plan.canonical:
+            value = metadata[source]
+            if value is not None:
+                metadata[feed] = value
     if plan.json_keys:  # which keys the export wrote as JSON text
         for key in attributes["harn.json_keys"]:
             if type(metadata.get(key)) is str:
@@ -224,16 +226,16 @@ def metadata_from_attributes(
 class _Plan:
     """What to do with the attributes of a span, worked out once per set of keys."""
 
-    __slots__ = ("canonical", "json_keys", "keep")
+    __slots__ = ("canonical", "json_keys", "keep", "usage")
 
     def __init__(self, keys: tuple[str, ...], keep_content: bool) -> None:
         self.keep = tuple(
-            (key, _label(key))
+            (key, _label(key), _clock_kind(key))
             for key in keys
             if key != "harn.json_keys"
             and (keep_content or not (key in CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)))
         )
-        kept = {key for key, _ in self.keep}
+        kept = {key for key, _, _ in self.keep}
         self.canonical = tuple(
             (feed, source)
             for feed, sources in _CANONICAL
@@ -242,6 +244,22 @@ class _Plan:
             if source is not None
         )
         self.json_keys = "harn.json_keys" in keys
+        self.usage = any(feed in _TOKEN_FEEDS for feed, _ in self.canonical)
+        """Whether the span carries token counts: only then are usage keys added to it
+        (and to model calls, see :func:`_is_model_call`)."""
+
+
+_TOKEN_FEEDS: Final = frozenset(
+    {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"}
+)
+
+
+def _is_model_call(attributes: Mapping[str, Any]) -> bool:
+    """Whether the attributes are a model call's (an ``llm_call``), usage counted or not."""
+    if attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS:
+        return True
+    kind = attributes.get("openinference.span.kind")
+    return type(kind) is str and kind.upper() in ("LLM", "EMBEDDING")
 
 
 # Spans of one instrumentation share their attribute keys: their plans are cached.
@@ -259,59 +277,134 @@ _UUID: Final = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
 _ULID: Final = re.compile(r"\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b")
+# A W3C traceparent header: version-trace id-span id-flags.
+_TRACEPARENT: Final = re.compile(r"\b[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\b")
+# An ISO-8601 / RFC 3339 date and time (a date alone is not a clock reading).
+_DATETIME: Final = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?(?!\d)"
+)
+# Whole values that look generated. Hex: OpenTelemetry trace and span ids, hashes.
+_HEX_ID: Final = re.compile(r"[0-9a-fA-F]{16,}")
+# A short word, a dash or underscore, then a random token with a digit in it:
+# chatcmpl-9xZ..., call_Ab3..., resp_67cc..., toolu_01A..., tooluse_kZJ...
+_PREFIXED_ID: Final = re.compile(r"[A-Za-z]{2,12}[-_](?=[A-Za-z]*\d)[A-Za-z0-9]{8,}")
+# Under an id key: one random-looking token of letters and digits, or a long number.
+_TOKEN_ID: Final = re.compile(r"(?=[A-Za-z0-9_-]*\d)(?=[0-9_-]*[A-Za-z])[A-Za-z0-9_-]{16,}|\d{12,}")
+# Prefixes a framework puts on the ids it makes up itself, random or not: pydantic-ai's
+# are pyd_ai_<uuid hex>, or pyd_ai_tool_call_id__<tool> from its TestModel.
+_MINTED: Final = ("pyd_ai_",)
 # gen_ai.tool.call.id -> tool_call_id; session.id -> session_id.
 _PREFIXES: Final = ("gen_ai.", "llm.")
 
+TIME_PLACEHOLDER: Final = "<time>"
+"""What a wall-clock reading in a captured attribute becomes."""
+
+
+# Epoch readings in seconds, milliseconds, microseconds and nanoseconds: 2001 to 2286.
+_EPOCH_RANGES: Final = ((1e9, 1e10), (1e12, 1e13), (1e15, 1e16), (1e18, 1e19))
+
 
 class ValueNormalizer:
-    """Replaces values that change on every run with placeholders, in first-seen order.
+    """Replaces values that change on every run with placeholders.
 
-    Ids (string attributes whose key ends in ``.id`` or ``_id``: conversation,
-    response, tool-call, agent-call ids) become ``<tool_call_id_1>``, named
-    after the key; UUIDs and ULIDs anywhere else in a string become
-    ``<uuid_1>`` / ``<ulid_1>``. The same value always gets the same
-    placeholder within one trace, so references between spans survive.
+    **Ids**: a string that looks generated becomes a placeholder numbered in
+    first-seen order: a UUID or ULID, a hex string of 16 digits or more (trace
+    and span ids), a short prefix and a random token with a digit in it
+    (``chatcmpl-...``, ``call_...``, ``resp_...``, ``toolu_...``) and, under a key
+    ending in ``.id`` or ``_id``, any token of 16 letters and digits mixed, a
+    number of 12 digits or more, or an id pydantic-ai made up (``pyd_ai_...``).
+    Under such a key it is named after the key (``<tool_call_id_1>``), elsewhere
+    after its form (``<uuid_1>``, ``<ulid_1>``, ``<id_1>``). A stable name stays,
+    whatever its key (``graph.node.id = "weather_agent"``). UUIDs and ULIDs
+    inside longer text are replaced where they stand. The same value always gets
+    the same placeholder within one trace, so references between spans survive.
+
+    **Clock readings**: ISO-8601 / RFC 3339 date-times anywhere in a string and
+    ``traceparent`` headers become ``<time>`` and ``<traceparent>``; numbers
+    under time-like keys (ending in ``time``, ``timestamp``, ``_at``, ``_ts`` or
+    ``created``) that read as epoch seconds, ms, us or ns become ``<time>``;
+    numbers under latency keys (``duration``, ``latency``, ``elapsed``,
+    ``time_to_first_token``, ``time_per_output_token`` and the like) are left
+    out, not replaced, because even whether one is there may change: strands
+    sets ``gen_ai.server.time_to_first_token`` only when it measured 1 ms or more.
+
+    Args:
+        ids: Replace ids (``harn_trace_otel_raw_ids`` turns it off).
+        times: Replace clock readings (``harn_trace_otel_raw_times`` turns it off).
     """
 
-    __slots__ = ("_counts", "_seen")
+    __slots__ = ("_counts", "_ids", "_seen", "_times")
 
-    def __init__(self) -> None:
+    def __init__(self, *, ids: bool = True, times: bool = True) -> None:
         self._seen: dict[str, str] = {}
         self._counts: dict[str, itertools.count[int]] = {}
+        self._ids = ids
+        self._times = times
 
     def normalize(self, metadata: dict[str, JsonValue]) -> None:
-        """Replace volatile values in ``metadata`` in place."""
-        for key, value in metadata.items():
-            if type(value) is not str or not value:
-                continue
-            label = _labels.get(key)
-            if label is None:
-                label = _label(key)
-            if label:
-                metadata[key] = self._seen.get(value) or self._placeholder(value, label)
-            elif len(value) >= 26:
-                metadata[key] = self.replace_in_text(value)
+        """Replace volatile values in ``metadata`` in place (and drop latencies)."""
+        for key, value in list(metadata.items()):
+            kind = type(value)
+            if kind is str:
+                if value:
+                    label = _labels.get(key)
+                    if label is None:
+                        label = _label(key)
+                    metadata[key] = self._seen.get(value) or self.text(value, label)
+            elif kind is int or kind is float:
+                clock = _clock_kind(key)
+                if clock and self._times:
+                    if clock == "latency":
+                        del metadata[key]
+                    else:
+                        metadata[key] = self.reading(value)
+
+    def text(self, value: str, label: str) -> str:
+        """Return string ``value`` (under a key whose id label is ``label``) normalized."""
+        if self._ids:
+            form = _generated(value, label)
+            if form:
+                return self._placeholder(value, label or form)
+        if len(value) >= 16:
+            return self.replace_in_text(value)
+        return value
+
+    def reading(self, value: float) -> JsonValue:
+        """Return number ``value`` under a time-like key: ``<time>`` if it reads as an epoch."""
+        size = abs(value)
+        if any(low <= size < high for low, high in _EPOCH_RANGES):
+            return TIME_PLACEHOLDER
+        return value if math.isfinite(value) else None
 
     def reserve_ids(self, attributes: Mapping[str, Any]) -> None:
         """Give the ids among ``attributes`` their placeholders now, without changing anything.
 
         For ids known when a span starts: numbering them then follows start order.
         """
+        if not self._ids:
+            return
         seen = self._seen
         for key, value in attributes.items():
             if type(value) is str and value and value not in seen:
                 label = _labels.get(key)
                 if label is None:
                     label = _label(key)
-                if label:
-                    self._placeholder(value, label)
+                form = _generated(value, label)
+                if form:
+                    self._placeholder(value, label or form)
 
     def replace_in_text(self, text: str) -> str:
-        """Return ``text`` with each UUID and ULID in it replaced by its placeholder."""
-        if _UUID.search(text):
-            text = _UUID.sub(lambda match: self._placeholder(match[0], "uuid"), text)
-        if _ULID.search(text):
-            text = _ULID.sub(lambda match: self._placeholder(match[0], "ulid"), text)
+        """Return ``text`` with each UUID, ULID, date-time and traceparent in it replaced."""
+        if self._times:
+            if ":" in text and _DATETIME.search(text):
+                text = _DATETIME.sub(TIME_PLACEHOLDER, text)
+            if len(text) >= 55 and _TRACEPARENT.search(text):
+                text = _TRACEPARENT.sub("<traceparent>", text)
+        if self._ids and len(text) >= 26:
+            if _UUID.search(text):
+                text = _UUID.sub(lambda match: self._placeholder(match[0], "uuid"), text)
+            if _ULID.search(text):
+                text = _ULID.sub(lambda match: self._placeholder(match[0], "ulid"), text)
         return text
 
     def _placeholder(self, value: str, label: str) -> str:
@@ -324,6 +417,21 @@ class ValueNormalizer:
             )
             found = self._seen.setdefault(value, f"<{label}_{next(counter)}>")
         return found
+
+
+def _generated(value: str, label: str) -> str:
+    """How ``value`` looks generated (``"uuid"``, ``"ulid"``, ``"id"``), or ``""``."""
+    if len(value) < 10:
+        return ""
+    if len(value) == 36 and _UUID.fullmatch(value):
+        return "uuid"
+    if len(value) == 26 and _ULID.fullmatch(value):
+        return "ulid"
+    if _HEX_ID.fullmatch(value) or _PREFIXED_ID.fullmatch(value):
+        return "id"
+    if label and (_TOKEN_ID.fullmatch(value) or value.startswith(_MINTED)):
+        return "id"
+    return ""
 
 
 def _label(key: str) -> str:
@@ -339,3 +447,25 @@ def _label(key: str) -> str:
     if len(_labels) < 10_000:
         _labels[key] = label
     return label
+
+
+_LATENCY_WORDS: Final = (
+    "duration",
+    "latency",
+    "elapsed",
+    "time_to_first",
+    "time_per_output",
+    "time_to_generate",
+    "ttft",
+)
+_TIME_ENDINGS: Final = ("time", "timestamp", "_at", "_ts", "created")
+
+
+def _clock_kind(key: str) -> str:
+    """``"latency"`` or ``"time"`` for a key whose numbers are clock readings, else ``""``."""
+    last = key.rsplit(".", 1)[-1].lower()
+    if any(word in last for word in _LATENCY_WORDS):
+        return "latency"
+    if last.endswith(_TIME_ENDINGS) or last == "ts" or "time_unix" in last:
+        return "time"
+    return ""

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, TypeAlias, final
+from typing import Any, NamedTuple, TypeAlias, final
 
 from pytest_harn_trace.tracing import clock as _clock
 from pytest_harn_trace.tracing import events as _events
@@ -37,6 +37,7 @@ else:
 
 __all__ = [
     "SpanCollector",
+    "StartRecord",
     "current_collector",
     "current_span_id",
     "current_span_link",
@@ -68,26 +69,29 @@ _NS_PER_MS = 1_000_000
 _perf_ns = time.perf_counter_ns
 _wall_ns = time.time_ns
 _new_span = tuple.__new__
+_get_ident = threading.get_ident
 # The registered event sinks; events.py only ever mutates this list in place.
 _sinks = _events._sinks
 
 # The active-span stack of one execution context: a linked list of
-# ``(span_id, owner, rest)`` nodes, newest first, where ``owner`` is the open-span
-# dict of the collector that started the span. It is immutable, so a task that
+# ``(span_id, owner, rest, depth, thread)`` nodes, newest first, where ``owner`` is
+# the open-span dict of the collector that started the span, ``depth`` how many
+# spans are open on the stack down from it (itself included) and ``thread`` the
+# ident of the thread that started it. It is immutable, so a task that
 # copies the context at creation never sees spans its siblings push later. One
 # variable serves every collector: each one looks only at the nodes it owns.
 # Nodes are not removed when their span ends; a node whose span is no longer in
 # its owner's open dict is dead, and dead nodes are dropped from the top when
 # the next span starts. Skipping ended spans is exactly Harn's "remove the
 # last occurrence from the stack", without touching the variable on ``end``.
-_Stack: TypeAlias = "tuple[int, dict[int, Any], _Stack] | None"
+_Stack: TypeAlias = "tuple[int, dict[int, Any], _Stack, int, int] | None"
 _active_spans: ContextVar[_Stack] = ContextVar("harn_active_spans", default=None)
 
 
 def _newest_open(stack: _Stack, open_spans: dict[int, Any]) -> int | None:
     """Return the newest span on ``stack`` that is still open in ``open_spans``."""
     while stack is not None:
-        span_id, owner, stack = stack
+        span_id, owner, stack = stack[:3]
         if owner is open_spans and span_id in open_spans:
             return span_id
     return None
@@ -178,6 +182,17 @@ def _check_attributes(
     }
 
 
+class StartRecord(NamedTuple):
+    """What a span's start saw (:meth:`SpanCollector.start_order`)."""
+
+    ended_before: int
+    """How many of the collector's completed spans (``spans()``) had ended when it started:
+    the span at position ``i`` of ``spans()`` ended before it started exactly when
+    ``i < ended_before``."""
+    forked: bool
+    """It started on another thread than its parent (worker threads, ``asyncio.to_thread``)."""
+
+
 @final
 class SpanCollector:
     """Accumulates completed spans and assigns parents from the active span.
@@ -192,6 +207,15 @@ class SpanCollector:
         self._ids = itertools.count(1)
         self._open: dict[int, _OpenSpan] = {}
         self._completed: list[Span] = []
+        # What the starts of spans that may have run concurrently with a sibling saw:
+        # span id -> (spans ended by then, started on another thread than its parent).
+        # Spans that started with only their ancestors open, on their parent's
+        # thread, are not listed (see start_order).
+        self._starts: dict[int, tuple[int, bool]] = {}
+        # How many completed spans take_spans has removed, so positions stay comparable.
+        self._taken = 0
+        # The thread the collector was made or reset in: where root spans are at home.
+        self._home_thread = _get_ident()
         self._epoch_ns = _perf_ns()
         self._used_real_clock = False
         # The last start time given to a span, shared with the next one when equal.
@@ -252,7 +276,18 @@ class SpanCollector:
             while stack is not None and stack[0] not in stack[1]:
                 stack = stack[2]  # drop ended spans off the top
             parent_id = _newest_open(stack, open_spans) if nest else None
+        thread = _get_ident()
+        if stack is None:
+            depth, home = 0, self._home_thread
+        elif stack[1] is open_spans and nest:
+            depth, home = stack[3], stack[4]
+        elif parent_id is None:  # detached, or under spans of another collector only
+            depth, home = 0, self._home_thread
+        else:
+            depth, home = -1, thread
         span_id = next(self._ids)
+        if thread != home or len(open_spans) != depth:
+            self._note_start(span_id, thread != home)
         mock = _clock._active
         if mock is None:
             started_ns = _perf_ns()
@@ -288,8 +323,12 @@ class SpanCollector:
             links,
             (),
         ]
-        _active_spans.set((span_id, open_spans, stack))
+        _active_spans.set((span_id, open_spans, stack, depth + 1, thread))
         return span_id
+
+    def _note_start(self, span_id: int, forked: bool) -> None:
+        """Remember what the start of a span that may run beside a sibling saw."""
+        self._starts[span_id] = (self._taken + len(self._completed), forked)
 
     # -- metadata and events ----------------------------------------------
 
@@ -514,12 +553,12 @@ class SpanCollector:
         stack = _active_spans.get()
         kept: list[tuple[int, dict[int, Any]]] = []
         while stack is not None:
-            span_id, owner, stack = stack
+            span_id, owner, stack = stack[:3]
             if owner is not open_spans and span_id in owner:
                 kept.append((span_id, owner))
         rebuilt: _Stack = None
-        for span_id, owner in reversed(kept):
-            rebuilt = (span_id, owner, rebuilt)
+        for depth, (span_id, owner) in enumerate(reversed(kept), 1):
+            rebuilt = (span_id, owner, rebuilt, depth, _get_ident())
         _active_spans.set(rebuilt)
 
     def span_link(self, span_id: int) -> SpanLink | None:
@@ -536,6 +575,24 @@ class SpanCollector:
     def spans(self) -> list[Span]:
         """Return the completed spans in completion order (a copy)."""
         return self._completed[:]
+
+    def start_order(self) -> dict[int, StartRecord]:
+        """Return what the starts of spans that may have run beside a sibling saw.
+
+        Not part of Harn: the pytest plugin's snapshots and tree assertions use
+        it to tell siblings the program ran one after the other from siblings
+        whose order is the scheduler's. Span id -> a :class:`StartRecord`, for
+        each span (completed or open, not yet taken by ``take_spans``) that
+        started while a span other than its ancestors was open, or on another
+        thread than its parent's (for a root: than the thread that made or last
+        reset the collector). A span not listed started alone beside its
+        ancestors, on its parent's thread.
+        """
+        taken = self._taken
+        return {
+            span_id: StartRecord(max(ended - taken, 0), forked)
+            for span_id, (ended, forked) in self._starts.copy().items()
+        }
 
     def completed_span(self, span_id: int) -> Span | None:
         """Return the completed span ``span_id``, looking from the newest; ``None`` if absent.
@@ -616,6 +673,10 @@ class SpanCollector:
             taken = completed[:count]
             # Spans other threads append meanwhile stay for the next take.
             del completed[:count]
+            self._taken += count
+            if self._starts:
+                for span in taken:
+                    self._starts.pop(span.span_id, None)
         return taken
 
     def reset(self) -> None:
@@ -626,6 +687,9 @@ class SpanCollector:
             ended, self._open = self._open, {}
             ended.clear()
             self._completed.clear()
+            self._starts = {}
+            self._taken = 0
+            self._home_thread = _get_ident()
             self._ids = itertools.count(1)
             self._trace_id = _new_trace_id()
             self._epoch_ns = _perf_ns()
@@ -767,13 +831,20 @@ def _start_current(kind: SpanKind | str, name: str) -> int:
         stack = _active_spans.get()
         while stack is not None and stack[0] not in stack[1]:
             stack = stack[2]  # drop ended spans off the top
+        thread = _get_ident()
         if stack is None:
             parent_id = None
+            depth = 0
+            home = collector._home_thread
         elif stack[1] is open_spans:
-            parent_id = stack[0]
-        else:
+            parent_id, _, _, depth, home = stack
+        else:  # under spans of another collector
             parent_id = _newest_open(stack, open_spans)
+            depth, home = (0, collector._home_thread) if parent_id is None else (-1, thread)
         span_id = next(collector._ids)
+        if thread != home or len(open_spans) != depth:
+            # Not alone beside its ancestors, or on another thread than its parent.
+            collector._note_start(span_id, thread != home)
         started_ns = _perf_ns()
         start_unix_ms = _wall_ns() // 1_000_000
         if start_unix_ms == collector._last_unix_ms:
@@ -784,7 +855,7 @@ def _start_current(kind: SpanKind | str, name: str) -> int:
         open_spans[span_id] = [
             parent_id, kind, name, started_ns, None, start_unix_ms, {}, (), ()
         ]  # fmt: skip
-        _active_spans.set((span_id, open_spans, stack))
+        _active_spans.set((span_id, open_spans, stack, depth + 1, thread))
         return span_id
     return collector._start(kind, name, (), True, "span_start")
 

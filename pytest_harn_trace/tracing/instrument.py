@@ -30,6 +30,7 @@ from pytest_harn_trace.tracing.collector import (
     _ENDED_METADATA,
     _METADATA,
     SpanCollector,
+    _get_ident,
     _new_span,
     _newest_open,
     _perf_ns,
@@ -277,13 +278,20 @@ class SpanScope(SpanHandle):
             stack = _active_spans.get()
             while stack is not None and stack[0] not in stack[1]:
                 stack = stack[2]  # drop ended spans off the top
+            thread = _get_ident()
             if stack is None:
                 parent_id = None
+                depth = 0
+                home = collector._home_thread
             elif stack[1] is open_spans:
-                parent_id = stack[0]
-            else:
+                parent_id, _, _, depth, home = stack
+            else:  # under spans of another collector
                 parent_id = _newest_open(stack, open_spans)
+                depth, home = (0, collector._home_thread) if parent_id is None else (-1, thread)
             span_id = handle.span_id = next(collector._ids)
+            if thread != home or len(open_spans) != depth:
+                # Not alone beside its ancestors, or on another thread than its parent.
+                collector._note_start(span_id, thread != home)
             started_ns = _perf_ns()
             start_unix_ms = _wall_ns() // 1_000_000
             if start_unix_ms == collector._last_unix_ms:
@@ -302,7 +310,7 @@ class SpanScope(SpanHandle):
                 parent_id, self._kind, self._name, started_ns, None, start_unix_ms,
                 metadata, (), (),
             ]  # fmt: skip
-            _active_spans.set((span_id, open_spans, stack))
+            _active_spans.set((span_id, open_spans, stack, depth + 1, thread))
         else:
             handle.span_id = collector._start(
                 self._kind, self._name, (), True, "span", self._metadata

@@ -70,7 +70,7 @@ def test_genai_attributes_map_to_harn_kinds_and_canonical_usage(
         with tracer.start_as_current_span(
             "execute_tool search",
             attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
-                        "gen_ai.tool.call.id": "call_8f2a", "tags": ("a", "b")},
+                        "gen_ai.tool.call.id": "call_8f2aK31xQ", "tags": ("a", "b")},
         ):
             pass
     trace.assert_tree("""
@@ -289,15 +289,15 @@ def test_ids_known_at_the_start_are_numbered_in_start_order(
                 first_started.set()
                 assert wait.wait(5)
 
-    first = threading.Thread(target=tool, args=("call_first", first_may_end))
+    first = threading.Thread(target=tool, args=("call_1stXq82Lm", first_may_end))
     first.start()
     assert first_started.wait(5)
-    tool("call_second", None)  # ends before the first one
+    tool("call_2ndZp47Wd", None)  # ends before the first one
     first_may_end.set()
     first.join()
     assert [(s.name, s.metadata["gen_ai.tool.call.id"]) for s in trace.spans] == [
-        ("call_second", "<tool_call_id_2>"),
-        ("call_first", "<tool_call_id_1>"),
+        ("call_2ndZp47Wd", "<tool_call_id_2>"),
+        ("call_1stXq82Lm", "<tool_call_id_1>"),
     ]
 
 

@@ -11,8 +11,10 @@ def run_agent(trace):
         chat.set_attribute("gen_ai.operation.name", "chat")
         chat.set_attribute("gen_ai.request.model", "model-x")
         chat.set_attribute("gen_ai.input.messages", '[{"role": "user"}]')
-        chat.set_attribute("gen_ai.response.id", "resp_81f3")
+        chat.set_attribute("gen_ai.response.id", "resp_81f3c2a9d0e7")
         chat.set_attribute("note", "run 0190a2b4-7f00-7c3d-ad8d-9efbcffeb92f done")
+        chat.set_attribute("gen_ai.event.start_time", "2026-12-07T17:44:35.854947+00:00")
+        chat.set_attribute("gen_ai.server.time_to_first_token", 12)
 """
 
 
@@ -67,6 +69,8 @@ def test_content_and_ids_are_left_out_and_replaced_by_default(pytester: pytest.P
             assert "gen_ai.input.messages" not in metadata
             assert metadata["gen_ai.response.id"] == "<response_id_1>"
             assert metadata["note"] == "run <uuid_1> done"
+            assert metadata["gen_ai.event.start_time"] == "<time>"
+            assert "gen_ai.server.time_to_first_token" not in metadata
     """)
     pytester.runpytest().assert_outcomes(passed=1)
 
@@ -83,13 +87,35 @@ def test_ini_options_keep_content_and_raw_ids(pytester: pytest.Pytester, inner_i
             run_agent(trace)
             metadata = trace.one().metadata
             assert metadata["gen_ai.input.messages"] == '[{"role": "user"}]'
-            assert metadata["gen_ai.response.id"] == "resp_81f3"
+            assert metadata["gen_ai.response.id"] == "resp_81f3c2a9d0e7"
             assert metadata["note"] == "run 0190a2b4-7f00-7c3d-ad8d-9efbcffeb92f done"
+            assert metadata["gen_ai.event.start_time"] == "<time>"
     """)
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize("option", ["harn_trace_otel_keep_content", "harn_trace_otel_raw_ids"])
+def test_ini_option_raw_times_keeps_clock_readings(
+    pytester: pytest.Pytester, inner_ini: str
+) -> None:
+    pytester.makeini(inner_ini + "harn_trace_otel_raw_times = true\n")
+    pytester.makepyfile(agent=AGENT, test_agent="""
+        from agent import run_agent
+
+
+        def test_kept(trace):
+            run_agent(trace)
+            metadata = trace.one().metadata
+            assert metadata["gen_ai.event.start_time"] == "2026-12-07T17:44:35.854947+00:00"
+            assert metadata["gen_ai.server.time_to_first_token"] == 12
+            assert metadata["gen_ai.response.id"] == "<response_id_1>"
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["harn_trace_otel_keep_content", "harn_trace_otel_raw_ids", "harn_trace_otel_raw_times"],
+)
 def test_a_capture_option_that_is_not_a_bool_stops_the_run(
     pytester: pytest.Pytester, inner_ini: str, option: str
 ) -> None:

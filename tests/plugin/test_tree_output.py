@@ -375,11 +375,13 @@ def test_agent(trace, mock_clock):
                 f"found as a root {lost}",
                 "",
                 LEGEND,
-                "+ tool_call tool-1 0ms",
-                f"?   expected under pipeline main {lost}",
+                # The two roots ran concurrently (the worker ran inside main), so the
+                # actual tree is drawn in the expectation's order.
                 "  pipeline main 0ms",
                 "-   tool_call tool-1",
                 "?     found as a root",
+                "+ tool_call tool-1 0ms",
+                f"?   expected under pipeline main {lost}",
             ]
         ),
         consecutive=True,

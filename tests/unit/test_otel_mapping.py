@@ -104,9 +104,11 @@ def test_content_keys_cover_the_genai_message_attributes() -> None:
 
 def test_ids_become_placeholders_named_after_their_key_in_first_seen_order() -> None:
     normalizer = ValueNormalizer()
-    first = {"gen_ai.conversation.id": "c-9", "gen_ai.tool.call.id": "call_b", "n": 3}
-    second = {"gen_ai.tool.call.id": "call_a", "gen_ai.response.id": "resp_1",
-              "session_id": "s", "other.id": "call_b"}
+    conversation = str(uuid.uuid4())
+    first = {"gen_ai.conversation.id": conversation, "gen_ai.tool.call.id": "call_b7Xq2LmN9",
+             "n": 3}
+    second = {"gen_ai.tool.call.id": "call_a3Kd81PzQ", "gen_ai.response.id": "resp_67ccd2bed1",
+              "session_id": "sess_0f8c2d9a1b7e", "other.id": "call_b7Xq2LmN9"}
     normalizer.normalize(first)
     normalizer.normalize(second)
     assert first == {"gen_ai.conversation.id": "<conversation_id_1>",
@@ -114,6 +116,42 @@ def test_ids_become_placeholders_named_after_their_key_in_first_seen_order() -> 
     assert second == {"gen_ai.tool.call.id": "<tool_call_id_2>",
                       "gen_ai.response.id": "<response_id_1>", "session_id": "<session_id_1>",
                       "other.id": "<tool_call_id_1>"}
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("graph.node.id", "weather_agent"),
+        ("gen_ai.agent.id", "support-bot"),
+        ("run.id", "42"),
+        ("name", "call_weather_api"),
+    ],
+)
+def test_stable_names_under_id_keys_stay(key: str, value: str) -> None:
+    metadata = {key: value}
+    ValueNormalizer().normalize(metadata)
+    assert metadata == {key: value}
+
+
+@pytest.mark.parametrize(
+    "key, value, placeholder",
+    [
+        ("gen_ai.response.id", "chatcmpl-9xZ3AbQ7kLmN0pQr", "<response_id_1>"),
+        ("gen_ai.tool.call.id", "tooluse_kZJMlvQmRJ6eAyJE5GIl5Q", "<tool_call_id_1>"),
+        ("gen_ai.tool.call.id", "toolu_01A09q90qw90lq917835lq9", "<tool_call_id_1>"),
+        ("gen_ai.tool.call.id", "pyd_ai_tool_call_id__get_weather", "<tool_call_id_1>"),
+        ("trace", "4bf92f3577b34da6a3ce929d0e0e4736", "<id_1>"),
+        ("parent_span", "00f067aa0ba902b7", "<id_1>"),
+        ("previous", "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "<id_1>"),
+        ("request", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "<ulid_1>"),
+    ],
+)
+def test_generated_ids_become_placeholders_whatever_their_key(
+    key: str, value: str, placeholder: str
+) -> None:
+    metadata = {key: value}
+    ValueNormalizer().normalize(metadata)
+    assert metadata == {key: placeholder}
 
 
 def test_uuids_and_ulids_inside_text_become_placeholders() -> None:
@@ -137,20 +175,96 @@ def test_placeholders_are_a_first_seen_numbering_of_the_values(values: list[str]
     normalizer = ValueNormalizer()
     out = []
     for value in values:
-        metadata = {"call.id": value}
+        metadata = {"call.id": f"call_{value}Xq82Lm"}
         normalizer.normalize(metadata)
         out.append(metadata["call.id"])
-    first_seen = list(dict.fromkeys(values))
+    first_seen = list(dict.fromkeys(values))  # numbered by value, the prefix is shared
     assert out == [f"<call_id_{first_seen.index(value) + 1}>" for value in values]
 
 
 def test_reserved_ids_keep_the_numbers_they_got_first() -> None:
     normalizer = ValueNormalizer()
-    normalizer.reserve_ids({"tool.call.id": "b", "note": "x", "n": 1})
-    normalizer.reserve_ids({"tool.call.id": "a"})
-    later = {"tool.call.id": "a"}
+    normalizer.reserve_ids({"tool.call.id": "call_b7Xq2LmN9", "note": "x", "n": 1})
+    normalizer.reserve_ids({"tool.call.id": "call_a3Kd81PzQ"})
+    later = {"tool.call.id": "call_a3Kd81PzQ"}
     normalizer.normalize(later)
-    earlier = {"tool.call.id": "b"}
+    earlier = {"tool.call.id": "call_b7Xq2LmN9"}
     normalizer.normalize(earlier)
     assert (later, earlier) == ({"tool.call.id": "<tool_call_id_2>"},
                                 {"tool.call.id": "<tool_call_id_1>"})
+
+
+def test_wall_clock_readings_become_time_placeholders() -> None:
+    attributes = {
+        "gen_ai.event.start_time": "2026-12-07T17:44:35.854947+00:00",
+        "note": "sent at 2026-12-07 17:44:35Z, again at 2026-12-07T17:44:36.1Z",
+        "created_at": 1_765_129_475,
+        "event.timestamp": 1_765_129_475_854,
+        "time_unix_nano": 1_765_129_475_854_947_000,
+        "gen_ai.headers": "{'traceparent': "
+        "'00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03'}",
+        "release.date": "2026-12-07",
+        "retry.time": 3,
+    }
+    metadata = metadata_from_attributes(
+        attributes, keep_content=False, normalizer=ValueNormalizer()
+    )
+    assert metadata == {
+        "gen_ai.event.start_time": "<time>",
+        "note": "sent at <time>, again at <time>",
+        "created_at": "<time>",
+        "event.timestamp": "<time>",
+        "time_unix_nano": "<time>",
+        "gen_ai.headers": "{'traceparent': '<traceparent>'}",
+        "release.date": "2026-12-07",
+        "retry.time": 3,
+    }
+
+
+def test_latencies_are_left_out() -> None:
+    attributes = {
+        "gen_ai.server.time_to_first_token": 12,
+        "gen_ai.server.time_per_output_token": 0.004,
+        "gen_ai.server.request.duration": 1,
+        "gen_ai.client.operation.duration": 0.25,
+        "llm.latency": 310.5,
+        "gen_ai.usage.output_tokens": 7,
+    }
+    metadata = metadata_from_attributes(
+        attributes, keep_content=False, normalizer=ValueNormalizer()
+    )
+    assert metadata == {"gen_ai.usage.output_tokens": 7, "output_tokens": 7}
+    events = dict(attributes)
+    ValueNormalizer().normalize(events)
+    assert events == {"gen_ai.usage.output_tokens": 7}
+
+
+def test_raw_times_keeps_clock_readings_and_still_replaces_ids() -> None:
+    attributes = {
+        "gen_ai.event.start_time": "2026-12-07T17:44:35.854947+00:00",
+        "gen_ai.server.time_to_first_token": 12,
+        "gen_ai.response.id": "chatcmpl-9xZ3AbQ7kLmN0pQr",
+    }
+    metadata = metadata_from_attributes(
+        attributes, keep_content=False, normalizer=ValueNormalizer(times=False)
+    )
+    assert metadata == {
+        "gen_ai.event.start_time": "2026-12-07T17:44:35.854947+00:00",
+        "gen_ai.server.time_to_first_token": 12,
+        "gen_ai.response.id": "<response_id_1>",
+    }
+
+
+def test_usage_keys_go_only_on_spans_that_carry_usage_or_call_a_model() -> None:
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.system": "strands-agents",
+            "gen_ai.tool.name": "search"}
+    cycle = {"gen_ai.system": "strands-agents", "event_loop.cycle_id": "x"}
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.system": "strands-agents",
+            "gen_ai.request.model": "fake"}
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.system": "strands-agents",
+             "gen_ai.usage.cache_read.input_tokens": 0}
+    assert "provider" not in metadata_from_attributes(tool, keep_content=False)
+    assert "provider" not in metadata_from_attributes(cycle, keep_content=False)
+    assert metadata_from_attributes(chat, keep_content=False)["provider"] == "strands-agents"
+    usage = metadata_from_attributes(agent, keep_content=False)
+    assert (usage["provider"], usage["cache_read_tokens"]) == ("strands-agents", 0)
