@@ -149,9 +149,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and check the report option."""
     config.addinivalue_line(
         "markers",
-        f"{_MARKER}(wall_ms=..., auto_advance_ms=..., virtual_time=False): give the test the "
-        "trace and mock_clock fixtures, with the mock clock at wall_ms, moving auto_advance_ms "
-        "on every read; virtual_time=True runs an async test's event loop on the mock clock.",
+        f"{_MARKER}(wall_ms=..., auto_advance_ms=..., virtual_time=False, budget=None): give "
+        "the test the trace and mock_clock fixtures, with the mock clock at wall_ms, moving "
+        "auto_advance_ms on every read; virtual_time=True runs an async test's event loop on "
+        "the mock clock; budget={'llm_calls': 3, ...} sets usage limits checked after the test "
+        "body, as trace.assert_within_budget.",
     )
     config.stash[_report_mode_key] = _report_mode(config)
     config.stash[_pictures_key] = {
