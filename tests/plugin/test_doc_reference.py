@@ -78,9 +78,10 @@ def test_every_fixture_of_the_plugin_is_in_the_reference(tables):
 
 
 def test_the_marker_and_hooks_are_in_the_reference(tables):
-    assert "`@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=..., virtual_time=False, budget=None)`" in (
-        tables["markers"]
+    marker = (
+        "@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=..., virtual_time=False, budget=None)"
     )
+    assert f"`{marker}`" in tables["markers"]
     assert "### `pytest_harn_trace_redact(span)`" in tables["hooks"]
     assert "### `pytest_harn_trace_otel_span(otel_span, span)`" in tables["hooks"]
 

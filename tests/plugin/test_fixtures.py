@@ -251,7 +251,10 @@ def test_fixtures_are_listed_with_their_cheat_sheets(pytester: pytest.Pytester) 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(
-        ["@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=..., virtual_time=False, budget=None):*"]
+        [
+            "@pytest.mark.harn_trace(wall_ms=..., auto_advance_ms=..., virtual_time=False, "
+            "budget=None):*"
+        ]
     )
 
 
