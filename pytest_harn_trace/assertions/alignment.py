@@ -19,9 +19,22 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import NamedTuple, TypeVar
 
-from pytest_harn_trace.assertions.assignment import disjoint_assignment, hungarian, max_matching
+from pytest_harn_trace.assertions.assignment import (
+    disjoint_assignment,
+    hungarian,
+    lazy_max_matching,
+    max_matching,
+)
 from pytest_harn_trace.assertions.expected import ExpectedSpan
-from pytest_harn_trace.assertions.matching import local_diffs, match_value
+from pytest_harn_trace.assertions.matching import (
+    expected_key,
+    local_diffs,
+    local_ok,
+    match_value,
+    plain_key,
+    span_key,
+    value_key,
+)
 from pytest_harn_trace.tracing.model import Span
 
 __all__ = ["Aligner", "Forest", "Pair", "Pattern", "Step"]
@@ -107,6 +120,24 @@ _MAX_LEVELS = 40
 """How many levels of the trees one stretch of the search recurses through."""
 
 
+_INDEXED = True
+"""Private switch: False runs the general algorithm (every node against every candidate).
+
+The tests that pin the fast paths against the general one turn it off.
+"""
+_COMPARISON_BUDGET = 3_000_000
+"""How many node-span comparisons one ``ordered=False`` sibling group may take (see
+:meth:`Aligner.matching`); a few seconds of work. Past it the search stops and says so."""
+_ASSIGNMENT_LIMIT = 10_000
+"""The most (unmatched nodes x unmatched spans) of one sibling group drawn with the optimal
+assignment (Hungarian method, cubic); beyond it, each node takes the first free span of its
+kind and name."""
+_UNKNOWN: object = object()
+"""Not in the memo yet."""
+_MAX_SHAPES = 8
+"""How many different sets of plain metadata keys one sibling group indexes by."""
+
+
 class _Deeper(Exception):
     """A call of the search that would nest too deep: compute it first, from the top."""
 
@@ -150,6 +181,10 @@ class Aligner:
         self.perfects: dict[tuple[int, int], list[Step] | None] = {}
         self.level = 0
         """How many :meth:`perfect` / :meth:`pair` calls are open (see :meth:`settle`)."""
+        self.matchings: dict[tuple[int, int], list[int]] = {}
+        """:meth:`matching`'s answers, by the ids of the nodes' pattern and of the spans' list."""
+        self.notes: list[str] = []
+        """What the search had to cut short, for the failure message to say."""
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
 
     def size(self, expected: ExpectedSpan) -> int:
@@ -241,6 +276,128 @@ class Aligner:
             return 0, len(self.forest.spans)
         return parent + 1, self.forest.end[parent]
 
+    # -- candidates: index by what must match exactly -------------------------------
+
+    def fits(self, expected: ExpectedSpan, index: int) -> bool:
+        """Whether ``expected`` matches span ``index`` in full: :meth:`perfect`, cheaper on a no.
+
+        A pair that differs on the span itself is rejected without remembering
+        it (no message built, no memo entry), which is what most of the pairs
+        an ``ordered=False`` search tries do.
+        """
+        steps = self.perfects.get((id(expected), index), _UNKNOWN)
+        if steps is not _UNKNOWN:
+            return steps is not None
+        return self.local_ok(expected, index) and self.perfect(expected, index) is not None
+
+    def local_ok(self, expected: ExpectedSpan, index: int) -> bool:
+        """Whether :meth:`local` finds no difference: ``expected`` or a reading of it matches."""
+        span = self.forest.spans[index]
+        return local_ok(expected, span) or any(
+            local_ok(reading, span) for reading in self.readings.get(id(expected), ())
+        )
+
+    def pools(self, nodes: Sequence[ExpectedSpan], spans: Sequence[int]) -> list[list[int]]:
+        """Per node, the positions in ``spans`` (ascending) of the spans it may match in full.
+
+        Looked up by what must be equal for a match (see
+        :func:`~pytest_harn_trace.assertions.matching.expected_key`): the kind, the
+        name and the plain metadata values. A node whose kind or name is a matcher
+        may match any span. Nodes with equal keys share one list.
+        """
+        everything = list(range(len(spans)))
+        if not _INDEXED:
+            return [everything] * len(nodes)
+        keyed: list[list[tuple[tuple[object, ...], tuple[object, ...]]] | None] = []
+        shapes: dict[tuple[object, ...], int] = {}
+        for item in nodes:
+            found: list[tuple[tuple[object, ...], tuple[object, ...]]] | None = []
+            for reading in (item, *self.readings.get(id(item), ())):
+                key = expected_key(reading)
+                if key is None or found is None:
+                    found = None
+                    break
+                found.append(key)
+                shapes[key[0]] = shapes.get(key[0], 0) + 1
+            keyed.append(found)
+        # Each set of metadata keys costs a pass over the spans: index by the commonest few.
+        allowed = set(sorted(shapes, key=shapes.__getitem__, reverse=True)[:_MAX_SHAPES])
+        allowed.add(())
+        indexes: dict[tuple[object, ...], tuple[dict[tuple[object, ...], list[int]], list[int]]]
+        indexes = {}
+        buckets: dict[tuple[tuple[object, ...], tuple[object, ...]], list[int]] = {}
+
+        def bucket(keys: tuple[object, ...], values: tuple[object, ...]) -> list[int]:
+            if (keys, values) in buckets:
+                return buckets[keys, values]
+            if keys not in indexes:
+                index: dict[tuple[object, ...], list[int]] = {}
+                wild: list[int] = []  # spans with a value of their own kind: may match any key
+                for position, flat in enumerate(spans):
+                    span_values = span_key(self.forest.spans[flat], keys)
+                    if span_values is None:
+                        wild.append(position)
+                    else:
+                        index.setdefault(span_values, []).append(position)
+                indexes[keys] = index, wild
+            index, wild = indexes[keys]
+            found = index.get(values, [])
+            if wild:
+                found = sorted(found + wild)
+            buckets[keys, values] = found
+            return found
+
+        pools = []
+        for found in keyed:
+            if found is None:
+                pools.append(everything)
+                continue
+            parts = [
+                bucket(keys, values) if keys in allowed else bucket((), values[:2])
+                for keys, values in found
+            ]
+            pools.append(parts[0] if len(parts) == 1 else sorted(set().union(*parts)))
+        return pools
+
+    def matching(
+        self, pattern: Pattern, nodes: Sequence[ExpectedSpan], cands: list[int]
+    ) -> list[int]:
+        """The maximum matching of ``nodes`` to ``cands`` (positions in it, or -1) by full match.
+
+        The matching :func:`max_matching` finds over every pair, found by
+        looking up each node's candidates (:meth:`pools`) and asking only
+        those (:func:`lazy_max_matching`). Remembered per pattern and level,
+        for the second pass.
+        """
+        key = (id(pattern), id(cands))
+        if key in self.matchings:
+            return self.matchings[key]
+        if not _INDEXED:
+            adjacency = [
+                [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
+                for item in nodes
+            ]
+            assigned = max_matching(adjacency, len(cands))
+        else:
+            pools = self.pools(nodes, cands)
+            assigned, cut = lazy_max_matching(
+                pools,
+                lambda left, right: self.fits(nodes[left], cands[right]),
+                len(cands),
+                _COMPARISON_BUDGET,
+            )
+            if cut:
+                self.notes.append(
+                    f"ordered=False: stopped after {_COMPARISON_BUDGET:,} comparisons of "
+                    f"{len(nodes):,} expected spans with {len(cands):,} spans at one level, "
+                    "which their kind, name and plain metadata values do not tell apart; "
+                    "the spans not compared yet count as not matching. Give the values "
+                    "that tell them apart as plain values rather than matchers, or use "
+                    "ordered=True"
+                )
+        self.matchings[key] = assigned
+        return assigned
+
     # -- pass 1: does it match? ---------------------------------------------------
 
     def perfect(self, expected: ExpectedSpan, index: int) -> list[Step] | None:
@@ -252,9 +409,8 @@ class Aligner:
             return self.settle(self.perfect, expected, index)
         self.level += 1
         try:
-            pairable, diffs = self.local(expected, index)
             steps = None
-            if pairable and not diffs:
+            if self.local_ok(expected, index):
                 if self.level > _MAX_LEVELS:
                     raise _Deeper(self.perfect, expected, index)
                 steps = self.perfect_children(expected.children, index)
@@ -275,9 +431,10 @@ class Aligner:
         if self.ordered:
             return self._earliest_embedding(nodes, low, high)
         ends = [end - low for end in self.forest.end[low:high]]
+        positions = range(low, high)
         candidates = [
-            [pos - low for pos in range(low, high) if self.perfect(item, pos) is not None]
-            for item in nodes
+            [p for p in pool if self.fits(item, low + p)]
+            for item, pool in zip(nodes, self.pools(nodes, positions), strict=True)
         ]
         chosen = disjoint_assignment(candidates, ends, high - low)
         if chosen is None:
@@ -326,11 +483,7 @@ class Aligner:
         ):
             assigned = list(range(len(nodes)))  # already in order
         else:
-            adjacency = [
-                [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
-                for item in nodes
-            ]
-            assigned = max_matching(adjacency, len(cands))
+            assigned = self.matching(pattern, nodes, cands)
             if -1 in assigned:
                 return None
         owner = {k: item for item, k in zip(nodes, assigned, strict=True)}
@@ -481,18 +634,16 @@ class Aligner:
         """Perfect pairs by maximum matching, then the cheapest assignment of the rest."""
         nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         extra_ok = len(nodes) < len(pattern)
-        adjacency = [
-            [k for k, index in enumerate(cands) if self.perfect(item, index) is not None]
-            for item in nodes
-        ]
-        assigned = max_matching(adjacency, len(cands))
+        assigned = list(self.matching(pattern, nodes, cands))
         total = -sum(self.size(item) for item, k in zip(nodes, assigned, strict=True) if k >= 0)
         rest_nodes = [i for i, k in enumerate(assigned) if k < 0]
         used = set(assigned)
         rest_cands = [k for k in range(len(cands)) if k not in used]
         spare = {k: 0 if extra_ok else self.unexpected_cost(cands[k]) for k in rest_cands}
         total += sum(spare.values())
-        if rest_nodes:
+        if rest_nodes and _INDEXED and len(rest_nodes) * len(rest_cands) > _ASSIGNMENT_LIMIT:
+            total += self._quick_assignment(nodes, cands, rest_nodes, rest_cands, spare, assigned)
+        elif rest_nodes:
             # Hungarian method over the leftovers: a node may pair, or stay missing
             # (the extra columns); a span left over costs its `spare`.
             matrix = []
@@ -529,6 +680,59 @@ class Aligner:
                 steps.append(Step("extra" if extra_ok else "unexpected", None, index))
         steps += [Step("missing", nodes[i], -1) for i, k in enumerate(assigned) if k < 0]
         return total, steps
+
+    def _quick_assignment(
+        self,
+        nodes: list[ExpectedSpan],
+        cands: list[int],
+        rest_nodes: list[int],
+        rest_cands: list[int],
+        spare: dict[int, int],
+        assigned: list[int],
+    ) -> int:
+        """Too many leftovers for the Hungarian method: each takes the first free span of its name.
+
+        Fills ``assigned`` and returns the cost; notes that the drawing was cut short.
+        """
+        spans = self.forest.spans
+        by_name: dict[object, list[int]] = {}
+        wild: list[int] = []
+        for k in rest_cands:
+            name = value_key(spans[cands[k]].name)
+            if name is None:
+                wild.append(k)
+            else:
+                by_name.setdefault(name, []).append(k)
+        taken: set[int] = set()
+        heads: dict[int, int] = {}
+        total = 0
+        for i in rest_nodes:
+            missing = self.missing_cost(nodes[i])
+            name = plain_key(nodes[i].name)
+            pool = rest_cands if name is None else by_name.get(name, [])
+            head = heads.get(id(pool), 0)
+            while head < len(pool) and pool[head] in taken:
+                head += 1
+            heads[id(pool)] = head
+            cost = missing
+            for k in [*pool[head:], *wild]:
+                if k in taken:
+                    continue
+                pair = self.pair(nodes[i], cands[k])
+                if pair is not None:
+                    paired = pair.cost + self.other_name(nodes[i], cands[k])
+                    if paired <= missing + spare[k]:
+                        assigned[i] = k
+                        taken.add(k)
+                        cost = paired - spare[k]
+                        break
+            total += cost
+        self.notes.append(
+            f"ordered=False: {len(rest_nodes):,} expected spans and {len(rest_cands):,} spans "
+            "at one level match nothing in full, too many to find the closest pairing; each "
+            "expected span is drawn against the first free span of its name"
+        )
+        return total
 
     def _loose_ordered(
         self, nodes: list[ExpectedSpan], low: int, high: int

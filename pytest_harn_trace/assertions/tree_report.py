@@ -114,22 +114,24 @@ class Report:
             level = range(low, high)
         if aligner.ordered:
             for index in level:
-                if index not in paired and aligner.perfect(expected, index) is not None:
+                if index not in paired and aligner.fits(expected, index):
                     return (
                         f"out of order: it matches '{actual_line(forest.spans[index])}' "
                         "at another place; ordered=False allows any order"
                     )
         if aligner.exact:
-            taken = [range(index, forest.end[index]) for index in paired]
             level_depth = 0 if parent < 0 else forest.depth[parent] + 1
-            for index in range(low, high):
-                deeper = forest.depth[index] > level_depth
-                free = not any(index in block for block in taken)
-                if deeper and free and aligner.perfect(expected, index) is not None:
+            index = low
+            while index < high:
+                if index in paired:  # a sibling at this level, paired: skip its subtree
+                    index = forest.end[index]
+                    continue
+                if forest.depth[index] > level_depth and aligner.fits(expected, index):
                     return (
                         f"it matches '{actual_line(forest.spans[index])}' deeper in the "
                         "tree; exact=False allows spans in between"
                     )
+                index += 1
         return ""
 
     def plan(self, steps: list[Step], parent: int, path: list[str]) -> None:
