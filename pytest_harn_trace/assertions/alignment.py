@@ -14,10 +14,12 @@ the report (:mod:`pytest_harn_trace.assertions.tree_report`) draws the cheapest 
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, overload
 
 from pytest_harn_trace.assertions.assignment import (
     disjoint_assignment,
@@ -138,6 +140,28 @@ _MAX_SHAPES = 8
 """How many different sets of plain metadata keys one sibling group indexes by."""
 
 
+class _Shifted(Sequence[int]):
+    """``[value - offset for value in values[offset:]]``, read without copying."""
+
+    __slots__ = ("offset", "values")
+
+    def __init__(self, values: list[int], offset: int) -> None:
+        self.values = values
+        self.offset = offset
+
+    def __len__(self) -> int:
+        return len(self.values) - self.offset
+
+    @overload
+    def __getitem__(self, position: int) -> int: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[int]: ...
+    def __getitem__(self, position: int | slice) -> int | Sequence[int]:
+        if isinstance(position, slice):
+            raise TypeError("_Shifted reads single items")
+        return self.values[self.offset + position] - self.offset
+
+
 class _Deeper(Exception):
     """A call of the search that would nest too deep: compute it first, from the top."""
 
@@ -185,6 +209,7 @@ class Aligner:
         """:meth:`matching`'s answers, by the ids of the nodes' pattern and of the spans' list."""
         self.notes: list[str] = []
         """What the search had to cut short, for the failure message to say."""
+        self._by_name: tuple[dict[object, list[int]], list[int]] | None = None
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
 
     def size(self, expected: ExpectedSpan) -> int:
@@ -398,6 +423,38 @@ class Aligner:
         self.matchings[key] = assigned
         return assigned
 
+    def near(self, expected: ExpectedSpan, low: int, high: int) -> Sequence[int]:
+        """The spans in ``low..high-1`` that may pair with ``expected`` with ``exact=False``.
+
+        Those of its name (ascending): with ``exact=False`` a span pairs with a
+        node only if the name matches. All of them when a name is a matcher.
+        """
+        if not _INDEXED:
+            return range(low, high)
+        keys = [plain_key(expected.name)]
+        keys += [plain_key(reading.name) for reading in self.readings.get(id(expected), ())]
+        if None in keys:
+            return range(low, high)
+        if self._by_name is None:
+            by_name: dict[object, list[int]] = {}
+            wild: list[int] = []  # names with an __eq__ of their own
+            for index, span in enumerate(self.forest.spans):
+                key = value_key(span.name)
+                if key is None:
+                    wild.append(index)
+                else:
+                    by_name.setdefault(key, []).append(index)
+            self._by_name = by_name, wild
+        by_name, wild = self._by_name
+        parts = [
+            found[bisect.bisect_left(found, low) : bisect.bisect_left(found, high)]
+            for found in [*(by_name.get(key, []) for key in dict.fromkeys(keys)), wild]
+        ]
+        parts = [part for part in parts if part]
+        if len(parts) <= 1:
+            return parts[0] if parts else []
+        return list(heapq.merge(*parts))
+
     # -- pass 1: does it match? ---------------------------------------------------
 
     def perfect(self, expected: ExpectedSpan, index: int) -> list[Step] | None:
@@ -430,11 +487,10 @@ class Aligner:
         low, high = self.span_range(parent)
         if self.ordered:
             return self._earliest_embedding(nodes, low, high)
-        ends = [end - low for end in self.forest.end[low:high]]
-        positions = range(low, high)
+        ends = _Shifted(self.forest.end, low)
         candidates = [
-            [p for p in pool if self.fits(item, low + p)]
-            for item, pool in zip(nodes, self.pools(nodes, positions), strict=True)
+            [pos - low for pos in self.near(item, low, high) if self.fits(item, pos)]
+            for item in nodes
         ]
         chosen = disjoint_assignment(candidates, ends, high - low)
         if chosen is None:
@@ -501,11 +557,12 @@ class Aligner:
         cursor = low
         for item in nodes:
             best = -1
-            pos = cursor
-            while pos < high and (best < 0 or pos < end[best]):
-                if (best < 0 or end[pos] < end[best]) and self.perfect(item, pos) is not None:
+            # Only spans of its name can match: walk those (all spans, for a matcher).
+            for pos in self.near(item, cursor, high):
+                if best >= 0 and pos >= end[best]:
+                    break
+                if (best < 0 or end[pos] < end[best]) and self.fits(item, pos):
                     best = pos
-                pos += 1
             if best < 0:
                 return None
             steps.append(Step("pair", item, best))
@@ -558,6 +615,8 @@ class Aligner:
         nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         low, high = self.span_range(parent)
         if self.ordered:
+            if _INDEXED:
+                return self._sparse_loose_ordered(nodes, low, high)
             return self._loose_ordered(nodes, low, high)
         return self._loose_unordered(nodes, low, high)
 
@@ -770,29 +829,81 @@ class Aligner:
                 p += 1
         return best[0][0], steps
 
+    def _sparse_loose_ordered(
+        self, nodes: list[ExpectedSpan], low: int, high: int
+    ) -> tuple[int, list[Step]]:
+        """:meth:`_loose_ordered`'s alignment, computed only where a span may pair with a node.
+
+        Between two such spans the table does not change (a span nothing can
+        pair with is always skipped: looking further never costs more than
+        giving up there), so it is kept only at those spans and at ``high``.
+        """
+        end = self.forest.end
+        near = [self.near(item, low, high) for item in nodes]
+        places = sorted({pos for found in near for pos in found})
+        places.append(high)
+        at = {pos: j for j, pos in enumerate(places)}
+
+        def place(pos: int) -> int:  # the first kept place at or after pos
+            return at[pos] if pos in at else bisect.bisect_left(places, pos)
+
+        width = len(places)
+        best = [[0] * width for _ in range(len(nodes) + 1)]
+        choice = [[""] * width for _ in range(len(nodes) + 1)]
+        for i in range(len(nodes) - 1, -1, -1):
+            missing = self.missing_cost(nodes[i])
+            own = set(near[i])
+            row, below = best[i], best[i + 1]
+            for j in range(width - 1, -1, -1):
+                pos = places[j]
+                options = []
+                if pos < high:
+                    if pos in own:
+                        pair = self.pair(nodes[i], pos)
+                        if pair is not None:
+                            options.append((pair.cost + below[place(end[pos])], "pair"))
+                    options.append((row[j + 1], "skip"))
+                options.append((missing + below[j], "missing"))
+                row[j], choice[i][j] = min(options, key=lambda option: option[0])
+        steps = []
+        i, j = 0, place(low)
+        while i < len(nodes):
+            op = choice[i][j]
+            if op == "pair":
+                steps.append(Step("pair", nodes[i], places[j]))
+                j = place(end[places[j]])
+                i += 1
+            elif op == "missing":
+                steps.append(Step("missing", nodes[i], -1))
+                i += 1
+            else:
+                j += 1
+        return best[0][place(low)], steps
+
     def _loose_unordered(
         self, nodes: list[ExpectedSpan], low: int, high: int
     ) -> tuple[int, list[Step]]:
         """No perfect embedding exists: greedily give each node its cheapest free span."""
-        forest = self.forest
-        blocked = [False] * (high - low)
+        end = self.forest.end
+        taken: list[int] = []  # the picked spans, ascending: their subtrees are disjoint
+
+        def blocked(pos: int) -> bool:  # inside a picked subtree, or above a picked span
+            after = bisect.bisect_right(taken, pos)
+            inside = after > 0 and pos < end[taken[after - 1]]
+            return inside or (after < len(taken) and taken[after] < end[pos])
+
         total, picks = 0, []
         for item in nodes:
             best_pos, best_cost = -1, self.missing_cost(item)
-            for pos in range(low, high):
-                if not blocked[pos - low]:
+            for pos in self.near(item, low, high):
+                if not blocked(pos):
                     pair = self.pair(item, pos)
                     if pair is not None and pair.cost < best_cost:
                         best_pos, best_cost = pos, pair.cost
             total += best_cost
             picks.append(best_pos)
             if best_pos >= 0:
-                for inside in range(best_pos, forest.end[best_pos]):
-                    blocked[inside - low] = True
-                above = forest.parent[best_pos]
-                while above >= low:
-                    blocked[above - low] = True
-                    above = forest.parent[above]
+                bisect.insort(taken, best_pos)
         steps = sorted(
             (Step("pair", item, pos) for item, pos in zip(nodes, picks, strict=True) if pos >= 0),
             key=lambda step: step.span,

@@ -167,7 +167,7 @@ def hungarian(cost: list[list[int]]) -> list[int]:
 
 
 def disjoint_assignment(
-    candidates: list[list[int]], ends: list[int], n_spans: int
+    candidates: list[list[int]], ends: Sequence[int], n_spans: int
 ) -> list[int] | None:
     """Give each node one candidate span, no span inside another's subtree, or None.
 

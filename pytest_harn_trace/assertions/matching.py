@@ -234,7 +234,10 @@ def local_ok(expected: ExpectedSpan, span: Span) -> bool:
     """
     if not match_value(expected.kind, span.kind)[0] or not match_value(expected.name, span.name)[0]:
         return False
-    if expected.duration_ms is not None and not match_value(expected.duration_ms, span.duration_ms)[0]:
+    if (
+        expected.duration_ms is not None
+        and not match_value(expected.duration_ms, span.duration_ms)[0]
+    ):
         return False
     meta = expected.metadata
     if isinstance(meta, dict):
