@@ -35,6 +35,7 @@ from pytest_harn_trace.assertions.matching import (
     match_value,
     plain_key,
     span_key,
+    unplain,
     value_key,
 )
 from pytest_harn_trace.tracing.model import Span
@@ -210,6 +211,10 @@ class Aligner:
         self.notes: list[str] = []
         """What the search had to cut short, for the failure message to say."""
         self._by_name: tuple[dict[object, list[int]], list[int]] | None = None
+        self.verified: list[bool] = []
+        """Per node of the last :meth:`pools`: whether its pool holds only spans with its key."""
+        self.rests: dict[int, ExpectedSpan] = {}
+        """Per node (by id), what :func:`unplain` leaves of it."""
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
 
     def size(self, expected: ExpectedSpan) -> int:
@@ -315,6 +320,21 @@ class Aligner:
             return steps is not None
         return self.local_ok(expected, index) and self.perfect(expected, index) is not None
 
+    def fits_rest(self, expected: ExpectedSpan, index: int) -> bool:
+        """:meth:`fits` for a span known to have the node's kind, name and plain metadata values.
+
+        As :meth:`pools` found it (``verified``): only the rest is compared.
+        """
+        steps = self.perfects.get((id(expected), index), _UNKNOWN)
+        if steps is not _UNKNOWN:
+            return steps is not None
+        rest = self.rests.get(id(expected))
+        if rest is None:
+            rest = self.rests[id(expected)] = unplain(expected)
+        return (
+            local_ok(rest, self.forest.spans[index]) and self.perfect(expected, index) is not None
+        )
+
     def local_ok(self, expected: ExpectedSpan, index: int) -> bool:
         """Whether :meth:`local` finds no difference: ``expected`` or a reading of it matches."""
         span = self.forest.spans[index]
@@ -373,15 +393,19 @@ class Aligner:
             return found
 
         pools = []
+        self.verified = []
         for found in keyed:
             if found is None:
                 pools.append(everything)
+                self.verified.append(False)
                 continue
             parts = [
                 bucket(keys, values) if keys in allowed else bucket((), values[:2])
                 for keys, values in found
             ]
             pools.append(parts[0] if len(parts) == 1 else sorted(set().union(*parts)))
+            keys = found[0][0]
+            self.verified.append(len(found) == 1 and keys in allowed and not indexes[keys][1])
         return pools
 
     def matching(
@@ -405,12 +429,14 @@ class Aligner:
             assigned = max_matching(adjacency, len(cands))
         else:
             pools = self.pools(nodes, cands)
-            assigned, cut = lazy_max_matching(
-                pools,
-                lambda left, right: self.fits(nodes[left], cands[right]),
-                len(cands),
-                _COMPARISON_BUDGET,
-            )
+            verified = self.verified
+
+            def fits(left: int, right: int) -> bool:
+                if verified[left]:
+                    return self.fits_rest(nodes[left], cands[right])
+                return self.fits(nodes[left], cands[right])
+
+            assigned, cut = lazy_max_matching(pools, fits, len(cands), _COMPARISON_BUDGET)
             if cut:
                 self.notes.append(
                     f"ordered=False: stopped after {_COMPARISON_BUDGET:,} comparisons of "

@@ -29,6 +29,7 @@ __all__ = [
     "plain_key",
     "show",
     "span_key",
+    "unplain",
     "value_key",
 ]
 
@@ -324,3 +325,23 @@ def span_key(span: Span, keys: tuple[object, ...]) -> tuple[object, ...] | None:
     metadata = span.metadata
     values += [value_key(metadata[key]) if key in metadata else _OTHER for key in keys]
     return None if None in values else tuple(values)
+
+
+def unplain(expected: ExpectedSpan) -> ExpectedSpan:
+    """``expected`` without what :func:`expected_key` indexes (children aside too).
+
+    Any kind and name, and only the metadata values that are not plain. For a
+    span whose :func:`span_key` equals ``expected``'s key, :func:`local_ok` of this
+    node answers as :func:`local_ok` of ``expected``.
+    """
+    metadata = expected.metadata
+    if isinstance(metadata, dict):
+        metadata = {key: value for key, value in metadata.items() if plain_key(value) is None}
+    return ExpectedSpan(
+        WILDCARD,
+        WILDCARD,
+        metadata=metadata or None,
+        duration_ms=expected.duration_ms,
+        events=expected.events,
+        links=expected.links,
+    )
