@@ -211,8 +211,9 @@ class Aligner:
         self.notes: list[str] = []
         """What the search had to cut short, for the failure message to say."""
         self._by_name: tuple[dict[object, list[int]], list[int]] | None = None
-        self.verified: list[bool] = []
-        """Per node of the last :meth:`pools`: whether its pool holds only spans with its key."""
+        self.verified: list[ExpectedSpan | None] = []
+        """Per node of the last :meth:`pools`: the one reading whose key all its pool's spans
+        have (no other reading's key), or None."""
         self.rests: dict[int, ExpectedSpan] = {}
         """Per node (by id), what :func:`unplain` leaves of it."""
         self.weight = sum(self.size(item) for item in roots if item is not Ellipsis) + 1
@@ -320,17 +321,18 @@ class Aligner:
             return steps is not None
         return self.local_ok(expected, index) and self.perfect(expected, index) is not None
 
-    def fits_rest(self, expected: ExpectedSpan, index: int) -> bool:
-        """:meth:`fits` for a span known to have the node's kind, name and plain metadata values.
+    def fits_rest(self, expected: ExpectedSpan, reading: ExpectedSpan, index: int) -> bool:
+        """:meth:`fits` for a span that has the key of ``reading`` and of no other reading.
 
-        As :meth:`pools` found it (``verified``): only the rest is compared.
+        As :meth:`pools` found it (``verified``): only ``reading`` can match the
+        span, and only what its key leaves out is compared.
         """
         steps = self.perfects.get((id(expected), index), _UNKNOWN)
         if steps is not _UNKNOWN:
             return steps is not None
-        rest = self.rests.get(id(expected))
+        rest = self.rests.get(id(reading))
         if rest is None:
-            rest = self.rests[id(expected)] = unplain(expected)
+            rest = self.rests[id(reading)] = unplain(reading)
         return (
             local_ok(rest, self.forest.spans[index]) and self.perfect(expected, index) is not None
         )
@@ -394,18 +396,27 @@ class Aligner:
 
         pools = []
         self.verified = []
-        for found in keyed:
+        for item, found in zip(nodes, keyed, strict=True):
             if found is None:
                 pools.append(everything)
-                self.verified.append(False)
+                self.verified.append(None)
                 continue
             parts = [
                 bucket(keys, values) if keys in allowed else bucket((), values[:2])
                 for keys, values in found
             ]
-            pools.append(parts[0] if len(parts) == 1 else sorted(set().union(*parts)))
-            keys = found[0][0]
-            self.verified.append(len(found) == 1 and keys in allowed and not indexes[keys][1])
+            filled = [position for position, part in enumerate(parts) if part]
+            if len(filled) > 1:
+                pools.append(sorted(set().union(*parts)))
+                self.verified.append(None)
+                continue
+            # One reading (or none) has spans with its key: only that reading can match them.
+            at = filled[0] if filled else 0
+            pools.append(parts[at])
+            keys = found[at][0]
+            verified = keys in allowed and not indexes[keys][1]
+            readings = (item, *self.readings.get(id(item), ()))
+            self.verified.append(readings[at] if verified else None)
         return pools
 
     def matching(
@@ -432,8 +443,9 @@ class Aligner:
             verified = self.verified
 
             def fits(left: int, right: int) -> bool:
-                if verified[left]:
-                    return self.fits_rest(nodes[left], cands[right])
+                reading = verified[left]
+                if reading is not None:
+                    return self.fits_rest(nodes[left], reading, cands[right])
                 return self.fits(nodes[left], cands[right])
 
             assigned, cut = lazy_max_matching(pools, fits, len(cands), _COMPARISON_BUDGET)
