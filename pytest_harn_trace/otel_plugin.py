@@ -111,7 +111,7 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
 
     keep_content = bool(config.getini("harn_trace_otel_keep_content"))
     raw_ids = bool(config.getini("harn_trace_otel_raw_ids"))
-    if on_span is None and not keep_content and not raw_ids:
+    if not hook.get_hookimpls() and not keep_content and not raw_ids:
         # The default settings: the bridge makes them for the collector when its first
         # OpenTelemetry span starts, so a test that never touches OpenTelemetry skips it.
         return

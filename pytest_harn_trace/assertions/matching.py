@@ -269,8 +269,10 @@ def plain_key(expected: object) -> object | None:
     key (or is None), so candidates can be looked up by it.
     """
     kind = type(expected)
-    if kind is str or (isinstance(expected, str) and kind.__eq__ is str.__eq__):
-        return ("s", str.__str__(cast(str, expected)))
+    if kind is str:
+        return expected  # a str is its own key; the keys of other values are tuples
+    if isinstance(expected, str) and kind.__eq__ is str.__eq__:
+        return str.__str__(expected)
     if kind is bool or expected is None:
         return ("b", expected)
     if kind is int or kind is float:
@@ -284,8 +286,10 @@ def value_key(actual: object) -> object | None:
     None means the value has an ``__eq__`` of its own, so it may match any key.
     """
     kind = type(actual)
-    if kind is str or (isinstance(actual, str) and kind.__eq__ is str.__eq__):
-        return ("s", str.__str__(cast(str, actual)))
+    if kind is str:
+        return actual
+    if isinstance(actual, str) and kind.__eq__ is str.__eq__:
+        return str.__str__(actual)
     if kind is bool or actual is None:
         return ("b", actual)
     if kind is int or kind is float:
