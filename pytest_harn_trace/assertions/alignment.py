@@ -135,6 +135,11 @@ _ASSIGNMENT_LIMIT = 10_000
 """The most (unmatched nodes x unmatched spans) of one sibling group drawn with the optimal
 assignment (Hungarian method, cubic); beyond it, each node takes the first free span of its
 kind and name."""
+_ALIGNMENT_CELLS = 250_000
+"""The most (expected x actual) siblings aligned in order by the full table (quadratic);
+beyond it, anchored on the spans that match in full (:meth:`Aligner._anchored_ordered`)."""
+_ANCHOR_WINDOW = 1_000
+"""How far past the last anchor a node looks for a span to anchor on."""
 _UNKNOWN: object = object()
 """Not in the memo yet."""
 _MAX_SHAPES = 8
@@ -676,6 +681,14 @@ class Aligner:
             cost -= sum(self.size(step.node) for step in first + last if step.node is not None)
             return cost, first + steps + last
         n_pat, n_act = len(pattern), len(cands)
+        if (
+            _INDEXED
+            and n_pat * n_act > _ALIGNMENT_CELLS
+            and not any(item is Ellipsis for item in pattern)
+        ):
+            return self._anchored_ordered(
+                [item for item in pattern if isinstance(item, ExpectedSpan)], cands
+            )
         # best[i][k]: cheapest alignment of pattern[i:] with cands[k:].
         best = [[0] * (n_act + 1) for _ in range(n_pat + 1)]
         choice = [[""] * (n_act + 1) for _ in range(n_pat + 1)]
@@ -718,6 +731,69 @@ class Aligner:
                 steps.append(Step(op, None, cands[k]))
                 k += 1
         return best[0][0], steps
+
+    def _anchored_ordered(
+        self, nodes: list[ExpectedSpan], cands: list[int]
+    ) -> tuple[int, list[Step]]:
+        """Too many pairs for :meth:`_exact_ordered`'s table: align between anchors instead.
+
+        Each node in turn anchors on the first span after the last anchor (at
+        most :data:`_ANCHOR_WINDOW` further) that it matches in full; the spans
+        between two anchors are aligned on their own. Without any anchor, the
+        nodes are drawn against the spans position by position. Notes that the
+        alignment was cut short.
+        """
+        if not any("closest alignment" in note for note in self.notes):
+            self.notes.append(
+                f"ordered: {len(nodes):,} expected spans and {len(cands):,} spans at one level "
+                "differ in too many places to find the closest alignment; the spans that match "
+                "in full anchor it, and what lies between them is aligned on its own"
+            )
+        pools = self.pools(nodes, cands)
+        anchors: list[tuple[int, int]] = []
+        after = 0  # the first span an anchor may take
+        for i, (item, pool) in enumerate(zip(nodes, pools, strict=True)):
+            for k in pool[bisect.bisect_left(pool, after) :]:
+                if k - after > _ANCHOR_WINDOW:
+                    break
+                if self.fits(item, cands[k]):
+                    anchors.append((i, k))
+                    after = k + 1
+                    break
+        if not anchors:
+            return self._positional(nodes, cands)
+        total, steps = 0, []
+        last_i = last_k = 0
+        for i, k in [*anchors, (len(nodes), len(cands))]:
+            if i > last_i or k > last_k:
+                cost, between = self._exact_ordered(nodes[last_i:i], cands[last_k:k])
+                total += cost
+                steps += between
+            if i < len(nodes):
+                total -= self.size(nodes[i])
+                steps.append(Step("pair", nodes[i], cands[k]))
+            last_i, last_k = i + 1, k + 1
+        return total, steps
+
+    def _positional(self, nodes: list[ExpectedSpan], cands: list[int]) -> tuple[int, list[Step]]:
+        """Each node against the span at its position, when that costs less than not pairing."""
+        total, steps = 0, []
+        for item, index in zip(nodes, cands, strict=False):
+            missing, unexpected = self.missing_cost(item), self.unexpected_cost(index)
+            pair = self.pair(item, index)
+            if pair is not None and pair.cost <= missing + unexpected:
+                total += pair.cost
+                steps.append(Step("pair", item, index))
+            else:
+                total += missing + unexpected
+                steps += [Step("missing", item, -1), Step("unexpected", None, index)]
+        for item in nodes[len(cands) :]:
+            total += self.missing_cost(item)
+            steps.append(Step("missing", item, -1))
+        for index in cands[len(nodes) :]:
+            total += self.unexpected_cost(index)
+            steps.append(Step("unexpected", None, index))
+        return total, steps
 
     @staticmethod
     def _pair_step(item: ExpectedSpan | EllipsisType, index: int) -> Step:

@@ -176,3 +176,28 @@ def test_a_10000_deep_chain_matches_and_fails_on_every_path(ordered, exact):
     else:  # the levels left out are extra spans allowed
         assert lines[3] == "  … 4,999 spans match, 4,998 extra spans allowed …"
     assert len(lines) < 12
+
+
+def test_ordered_siblings_too_many_to_weigh_align_between_the_spans_that_match(monkeypatch):
+    spans = fan_out(300)
+    children = [node("tool_call", "tool", metadata={"i": i}) for i in range(300)]
+    children[30] = node("tool_call", "other", metadata={"i": 30})
+    children[270] = node("tool_call", "tool", metadata={"i": -5})
+    del children[150]
+    expected = node("pipeline", "main", *children)
+    with pytest.raises(AssertionError) as closest:
+        alignment._INDEXED = False  # the general algorithm weighs every pair
+        try:
+            assert_span_tree(spans, expected)
+        finally:
+            alignment._INDEXED = True
+    monkeypatch.setattr(alignment, "_ALIGNMENT_CELLS", 1_000)
+    with pytest.raises(AssertionError) as anchored:
+        assert_span_tree(spans, expected)
+    lines = str(anchored.value).splitlines()
+    assert lines[:-1] == str(closest.value).splitlines()
+    assert lines[-1] == (
+        "  (ordered: 240 expected spans and 241 spans at one level differ in too many places "
+        "to find the closest alignment; the spans that match in full anchor it, and what lies "
+        "between them is aligned on its own)"
+    )
