@@ -658,8 +658,6 @@ class Aligner:
         nodes = [item for item in pattern if isinstance(item, ExpectedSpan)]
         low, high = self.span_range(parent)
         if self.ordered:
-            if _INDEXED:
-                return self._sparse_loose_ordered(nodes, low, high)
             return self._loose_ordered(nodes, low, high)
         return self._loose_unordered(nodes, low, high)
 
@@ -910,47 +908,14 @@ class Aligner:
     def _loose_ordered(
         self, nodes: list[ExpectedSpan], low: int, high: int
     ) -> tuple[int, list[Step]]:
-        end = self.forest.end
-        width = high - low + 1
-        # best[i][p]: cheapest embedding of nodes[i:] into the spans low+p..high-1.
-        best = [[0] * width for _ in range(len(nodes) + 1)]
-        choice = [[""] * width for _ in range(len(nodes) + 1)]
-        for i in range(len(nodes) - 1, -1, -1):
-            missing = self.missing_cost(nodes[i])
-            for p in range(width - 1, -1, -1):
-                # Ties go to the first option: pair, then look further, then give up.
-                options = []
-                pos = low + p
-                if pos < high:
-                    pair = self.pair(nodes[i], pos)
-                    if pair is not None:
-                        options.append((pair.cost + best[i + 1][end[pos] - low], "pair"))
-                    options.append((best[i][p + 1], "skip"))
-                options.append((missing + best[i + 1][p], "missing"))
-                best[i][p], choice[i][p] = min(options, key=lambda option: option[0])
-        steps = []
-        i = p = 0
-        while i < len(nodes):
-            op = choice[i][p]
-            if op == "pair":
-                steps.append(Step("pair", nodes[i], low + p))
-                p = end[low + p] - low
-                i += 1
-            elif op == "missing":
-                steps.append(Step("missing", nodes[i], -1))
-                i += 1
-            else:
-                p += 1
-        return best[0][0], steps
+        """The cheapest embedding of ``nodes``, in order, into the spans ``low..high-1``.
 
-    def _sparse_loose_ordered(
-        self, nodes: list[ExpectedSpan], low: int, high: int
-    ) -> tuple[int, list[Step]]:
-        """:meth:`_loose_ordered`'s alignment, computed only where a span may pair with a node.
-
-        Between two such spans the table does not change (a span nothing can
-        pair with is always skipped: looking further never costs more than
-        giving up there), so it is kept only at those spans and at ``high``.
+        ``best[i][j]``: the cheapest embedding of ``nodes[i:]`` into the spans
+        from ``places[j]`` on. The table is kept only where a span may pair
+        with a node (:meth:`near`) and at ``high``: between two such places it
+        does not change (a span nothing can pair with is always skipped:
+        looking further never costs more than giving up there). The general
+        algorithm (``_INDEXED`` off) keeps it at every span.
         """
         end = self.forest.end
         near = [self.near(item, low, high) for item in nodes]

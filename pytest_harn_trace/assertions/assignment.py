@@ -13,31 +13,41 @@ def max_matching(adjacency: list[list[int]], n_right: int) -> list[int]:
     match_left = [-1] * len(adjacency)
     match_right = [-1] * n_right
     for start in range(len(adjacency)):
-        came_from: dict[int, int] = {}
-        frontier = [start]
-        found = -1
-        while frontier and found < 0:
-            following = []
-            for left in frontier:
-                for right in adjacency[left]:
-                    if right in came_from:
-                        continue
-                    came_from[right] = left
-                    if match_right[right] < 0:
-                        found = right
-                        break
-                    following.append(match_right[right])
-                if found >= 0:
-                    break
-            frontier = following
-        right = found
-        while right >= 0:
-            left = came_from[right]
-            previous = match_left[left]
-            match_left[left] = right
-            match_right[right] = left
-            right = previous
+        _augment(start, adjacency.__getitem__, match_left, match_right)
     return match_left
+
+
+def _augment(
+    start: int,
+    neighbours: Callable[[int], list[int]],
+    match_left: list[int],
+    match_right: list[int],
+) -> None:
+    """Match ``start`` along the shortest augmenting path, if there is one (breadth first)."""
+    came_from: dict[int, int] = {}
+    frontier = [start]
+    found = -1
+    while frontier and found < 0:
+        following = []
+        for left in frontier:
+            for right in neighbours(left):
+                if right in came_from:
+                    continue
+                came_from[right] = left
+                if match_right[right] < 0:
+                    found = right
+                    break
+                following.append(match_right[right])
+            if found >= 0:
+                break
+        frontier = following
+    right = found
+    while right >= 0:
+        left = came_from[right]
+        previous = match_left[left]
+        match_left[left] = right
+        match_right[right] = left
+        right = previous
 
 
 def lazy_max_matching(
@@ -96,30 +106,8 @@ def lazy_max_matching(
             match_left[start] = found
             match_right[found] = start
             continue
-        # No free vertex fits: breadth-first search for an augmenting path, as max_matching.
-        came_from: dict[int, int] = {}
-        frontier = [start]
-        while frontier and found < 0:
-            following = []
-            for left in frontier:
-                for right in neighbours(left):
-                    if right in came_from:
-                        continue
-                    came_from[right] = left
-                    if match_right[right] < 0:
-                        found = right
-                        break
-                    following.append(match_right[right])
-                if found >= 0:
-                    break
-            frontier = following
-        right = found
-        while right >= 0:
-            left = came_from[right]
-            previous = match_left[left]
-            match_left[left] = right
-            match_right[right] = left
-            right = previous
+        # No free vertex fits: the search for an augmenting path, as max_matching.
+        _augment(start, neighbours, match_left, match_right)
     return match_left, False
 
 

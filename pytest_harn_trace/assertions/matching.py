@@ -285,18 +285,13 @@ def value_key(actual: object) -> object | None:
 
     None means the value has an ``__eq__`` of its own, so it may match any key.
     """
+    key = plain_key(actual)
+    if key is _NEVER:
+        return _OTHER  # NaN matches no plain value
+    if key is not None:
+        return key
     kind = type(actual)
-    if kind is str:
-        return actual
-    if isinstance(actual, str) and kind.__eq__ is str.__eq__:
-        return str.__str__(actual)
-    if kind is bool or actual is None:
-        return ("b", actual)
-    if kind is int or kind is float:
-        return _OTHER if kind is float and math.isnan(cast(float, actual)) else ("#", actual)
-    if kind is list or kind is dict or kind is tuple:
-        return _OTHER
-    return None
+    return _OTHER if kind is list or kind is dict or kind is tuple else None
 
 
 def expected_key(expected: ExpectedSpan) -> tuple[tuple[object, ...], tuple[object, ...]] | None:
