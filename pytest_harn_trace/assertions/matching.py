@@ -259,6 +259,12 @@ _NEVER: Final = ("never",)
 """The key of an expected value that matches nothing (NaN): no actual value has it."""
 _OTHER: Final = ("other",)
 """The key of an actual value no plain expected value matches (a list, a dict, NaN, absent)."""
+_SINGLETONS: Final[dict[bool | None, tuple[str, bool | None]]] = {
+    True: ("bool", True),
+    False: ("bool", False),
+    None: ("null", None),
+}
+"""The keys of ``True``, ``False`` and ``None``: tuples, so never the key of a number."""
 
 
 def plain_key(expected: object) -> object | None:
@@ -270,13 +276,15 @@ def plain_key(expected: object) -> object | None:
     """
     kind = type(expected)
     if kind is str:
-        return expected  # a str is its own key; the keys of other values are tuples
+        return expected  # a str is its own key; so is a number; the rest are tuples
     if isinstance(expected, str) and kind.__eq__ is str.__eq__:
         return str.__str__(expected)
-    if kind is bool or expected is None:
-        return ("b", expected)
-    if kind is int or kind is float:
-        return _NEVER if kind is float and math.isnan(cast(float, expected)) else ("#", expected)
+    if kind is int:
+        return expected  # 1 and 1.0 are one key, as they are equal
+    if kind is float:
+        return _NEVER if math.isnan(cast(float, expected)) else expected
+    if expected is None or kind is bool:
+        return _SINGLETONS[cast(bool | None, expected)]
     return None
 
 
