@@ -214,7 +214,9 @@ class TraceCapture:
             children.setdefault(span.parent_id, []).append(span)
         return [_build_node(root, children) for root in children.get(None, ())]
 
-    def find(self, kind: object = None, name: object = None, **metadata: object) -> list[Span]:
+    def find(
+        self, kind: object = None, name: object = None, **metadata: object
+    ) -> list[Span]:
         """Return the completed spans matching every criterion given.
 
         Each criterion is a value or a matcher, as in :func:`node`: a compiled

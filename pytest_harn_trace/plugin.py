@@ -502,9 +502,7 @@ def pytest_runtest_makereport(
 
 
 def _open_span_label(span: OpenSpan) -> str:
-    where = (
-        f"span {span.span_id}"
-        if span.parent_id is None
-        else (f"span {span.span_id} under span {span.parent_id}")
+    where = f"span {span.span_id}" if span.parent_id is None else (
+        f"span {span.span_id} under span {span.parent_id}"
     )
     return f"{span.kind.value} {span.name} ({where})"

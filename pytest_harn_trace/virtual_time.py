@@ -434,7 +434,9 @@ class VirtualTime:
         if len(self._used_whens) > self._prune_at:  # forget deadlines now past, now and then
             now = self._origin + (elapsed + ms) / 1000 - _RESOLUTION_S
             self._used_whens = {when for when in self._used_whens if when >= now}
-            self._last_tie = {asked: when for asked, when in self._last_tie.items() if when >= now}
+            self._last_tie = {
+                asked: when for asked, when in self._last_tie.items() if when >= now
+            }
             self._prune_at = max(_PRUNE_AT, 2 * len(self._used_whens))
 
     def _fail(self, message: str) -> None:

@@ -935,6 +935,7 @@ class Aligner:
             row, below = best[i], best[i + 1]
             for j in range(width - 1, -1, -1):
                 pos = places[j]
+                # Ties go to the first option: pair, then look further, then give up.
                 options = []
                 if pos < high:
                     if pos in own:

@@ -319,7 +319,9 @@ class ValueNormalizer:
         # racing on one new value both draw a number and one of them is unused.
         found = self._seen.get(value)
         if found is None:
-            counter = self._counts.get(label) or self._counts.setdefault(label, itertools.count(1))
+            counter = self._counts.get(label) or self._counts.setdefault(
+                label, itertools.count(1)
+            )
             found = self._seen.setdefault(value, f"<{label}_{next(counter)}>")
         return found
 

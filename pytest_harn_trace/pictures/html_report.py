@@ -24,6 +24,7 @@ from pytest_harn_trace.pictures.timeline import Row, Timeline, write_picture
 __all__ = ["waterfall_data", "waterfall_html", "write_waterfall"]
 
 
+
 class MarkedLine(Protocol):
     """A line of a failed tree assertion's drawing (``assertions.mismatch.MarkedLine``)."""
 

@@ -214,7 +214,9 @@ class SpanCollector:
         """Start a span under the active span and make it active. Returns its id."""
         return self._start(kind, name, (), True, "SpanCollector.start")
 
-    def start_with_links(self, kind: SpanKind | str, name: str, links: Iterable[SpanLink]) -> int:
+    def start_with_links(
+        self, kind: SpanKind | str, name: str, links: Iterable[SpanLink]
+    ) -> int:
         """Start a span under the active span, with causal links to other spans."""
         func = "SpanCollector.start_with_links"
         return self._start(kind, name, _check_links(func, links), True, func)

@@ -114,7 +114,9 @@ def add_event_sink(sink: object) -> None:
     unknown = sorted(hook for hook in hooks.values() if hook not in _HOOK_ARGUMENTS)
     if unknown or not hooks:
         problem = (
-            f"implements unknown hook(s) {', '.join(unknown)}" if unknown else "implements no hook"
+            f"implements unknown hook(s) {', '.join(unknown)}"
+            if unknown
+            else "implements no hook"
         )
         raise ValueError(
             f"add_event_sink: {sink!r} {problem}; mark its harn_span_start "

@@ -36,7 +36,8 @@ def emit_marker_span(
     given: object = metadata
     if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
         raise TypeError(
-            f"{func}: metadata must be a mapping or (key, value) pairs, got {type(given).__name__}"
+            f"{func}: metadata must be a mapping or (key, value) pairs, "
+            f"got {type(given).__name__}"
         )
     pairs = metadata.items() if isinstance(metadata, Mapping) else metadata
     checked: list[tuple[str, JsonValue]] = []

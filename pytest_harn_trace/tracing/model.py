@@ -190,7 +190,9 @@ class SpanLink:
         items: Iterable[tuple[object, object]] = attributes.items()
         for key, value in items:
             if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError(f"SpanLink attributes must map str to str, got {key!r}: {value!r}")
+                raise TypeError(
+                    f"SpanLink attributes must map str to str, got {key!r}: {value!r}"
+                )
         # A private copy, so later changes to the caller's mapping can't reach the link.
         object.__setattr__(self, "attributes", dict(self.attributes))
 
