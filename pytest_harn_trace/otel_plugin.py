@@ -9,6 +9,7 @@ and nothing from OpenTelemetry is imported.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any
 
 import pytest
@@ -106,13 +107,18 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
     config = request.config
     if config.stash.get(_mode_key, "auto") == "off":
         return
+    # Once imported, read from sys.modules: `from package import module` runs importlib's
+    # Python-level fromlist handling on every call, a third of this function's cost.
+    otel: Any = sys.modules.get("pytest_harn_trace.otel.bridge")
+    shared: Any = sys.modules.get("pytest_harn_trace.otel.global_provider")
+    if otel is None or shared is None:
+        try:
+            from pytest_harn_trace.otel import bridge as otel
+            from pytest_harn_trace.otel import global_provider as shared
+        except ImportError:  # the [otel] extra is not installed: the plugin works as before
+            return
     try:
-        from pytest_harn_trace.otel import bridge as otel
-        from pytest_harn_trace.otel.global_provider import capture_global_provider
-    except ImportError:  # the [otel] extra is not installed: the plugin works as before
-        return
-    try:
-        capture_global_provider()
+        shared.capture_global_provider()
     except otel.OtelProviderError as exc:
         pytest.fail(f"{request.node.nodeid}: {exc}", pytrace=False)
     hook = config.hook.pytest_harn_trace_otel_span
@@ -122,13 +128,16 @@ def start_otel_capture(request: pytest.FixtureRequest, collector: SpanCollector)
         def on_span(otel_span: Any, span: Any) -> None:
             hook(otel_span=otel_span, span=span)
 
-    otel.configure_capture(
-        collector,
-        keep_content=bool(config.getini("harn_trace_otel_keep_content")),
-        raw_ids=bool(config.getini("harn_trace_otel_raw_ids")),
-        on_span=on_span,
-        raw_times=bool(config.getini("harn_trace_otel_raw_times")),
-    )
     # Registered before the capture's own teardown, so it runs after it: the spans
     # still open are reported first, then the bridge lets go of them.
     request.node.addfinalizer(functools.partial(otel.release_open_spans, collector))
+    keep_content = bool(config.getini("harn_trace_otel_keep_content"))
+    raw_ids = bool(config.getini("harn_trace_otel_raw_ids"))
+    raw_times = bool(config.getini("harn_trace_otel_raw_times"))
+    if not hook.get_hookimpls() and not keep_content and not raw_ids and not raw_times:
+        # The default settings: the bridge makes them for the collector when its first
+        # OpenTelemetry span starts, so a test that never touches OpenTelemetry skips it.
+        return
+    otel.configure_capture(
+        collector, keep_content=keep_content, raw_ids=raw_ids, on_span=on_span, raw_times=raw_times
+    )

@@ -170,3 +170,23 @@ def test_instruction_count_benchmark_without_valgrind_is_a_usage_error(tmp_path:
         "count_span_instructions.py: error: valgrind is not installed "
         "(Debian: apt-get install valgrind)"
     )
+
+
+def test_tree_benchmark_runs_and_prints_each_table_beside_its_target() -> None:
+    lines = run_quick("bench_tree.py").splitlines()
+    pytest.LineMatcher(lines).fnmatch_lines(
+        [
+            "1. Siblings: one root, n tool_call children with one metadata key each",
+            "*n*pasted, ordered*reversed, ordered=False*10 of n, exact=False*one wrong name*",
+            "      100 * s * s * s * s, * KB, * lines",
+            "  per 10x  *x*",
+            "  targets: reversed, ordered=False: < 1 s at 10,000, <= 12x per 10x;*",
+            "2. Worst case:*",
+            "  target: 1,000 under 2 s.*",
+            "3. Deep chains (100 deep: target < 0.5 s; 1,000 deep: must work)",
+            "   1,000 deep, ordered=False, exact=False   passing * s, failing * s (8 lines)",
+            "4. Lookups, best of 3 (target: linear, about 10x per 10x)",
+            "*per 10x: find *x, one *x, roots *x",
+            "*per 10x: format_summary *x",
+        ]
+    )

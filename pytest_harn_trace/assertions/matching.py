@@ -13,14 +13,26 @@ import math
 import re
 import types
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, cast
 
 from pytest_harn_trace.assertions.expected import WILDCARD, ExpectedSpan
 from pytest_harn_trace.tracing.model import Span, SpanEvent, SpanLink
 from pytest_harn_trace.tracing.shown import shown
 from pytest_harn_trace.tracing.summary import to_json
 
-__all__ = ["is_predicate", "local_diffs", "match_value", "matches", "show"]
+__all__ = [
+    "expected_key",
+    "is_predicate",
+    "local_diffs",
+    "local_ok",
+    "match_value",
+    "matches",
+    "plain_key",
+    "show",
+    "span_key",
+    "unplain",
+    "value_key",
+]
 
 _FUNCTION_TYPES: Final = (
     types.FunctionType,
@@ -226,3 +238,129 @@ def _item_diffs(field: str, wanted: object, items: Sequence[SpanEvent | SpanLink
                 f"{field}[{index}] expected {show(want)}, got {_show_item(want, item)}{note}"
             )
     return diffs
+
+
+def local_ok(expected: ExpectedSpan, span: Span) -> bool:
+    """Whether :func:`local_diffs` would find ``span`` drawable as ``expected`` with no difference.
+
+    The same answer, faster where it is no: no message is built for what differs.
+    """
+    if not match_value(expected.kind, span.kind)[0] or not match_value(expected.name, span.name)[0]:
+        return False
+    if (
+        expected.duration_ms is not None
+        and not match_value(expected.duration_ms, span.duration_ms)[0]
+    ):
+        return False
+    meta = expected.metadata
+    if isinstance(meta, dict):
+        actual = span.metadata
+        for key, value in meta.items():
+            if key not in actual or not match_value(value, actual[key])[0]:
+                return False
+    elif meta is not None and not match_value(meta, span.metadata)[0]:
+        return False
+    if expected.events is not None and _item_diffs("events", expected.events, span.events):
+        return False
+    return expected.links is None or not _item_diffs("links", expected.links, span.links)
+
+
+# -- index keys: what must be equal for a plain expected value to match --------------
+
+_NEVER: Final = ("never",)
+"""The key of an expected value that matches nothing (NaN): no actual value has it."""
+_OTHER: Final = ("other",)
+"""The key of an actual value no plain expected value matches (a list, a dict, NaN, absent)."""
+_SINGLETONS: Final[dict[bool | None, tuple[str, bool | None]]] = {
+    True: ("bool", True),
+    False: ("bool", False),
+    None: ("null", None),
+}
+"""The keys of ``True``, ``False`` and ``None``: tuples, so never the key of a number."""
+
+
+def plain_key(expected: object) -> object | None:
+    """A hashable key for a plain expected value, or None for a matcher (or anything else).
+
+    For a plain value (str, int, float, bool, None), :func:`match_value`
+    ``(expected, actual)`` can hold only when ``value_key(actual)`` equals this
+    key (or is None), so candidates can be looked up by it.
+    """
+    kind = type(expected)
+    if kind is str:
+        return expected  # a str is its own key; so is a number; the rest are tuples
+    if isinstance(expected, str) and kind.__eq__ is str.__eq__:
+        return str.__str__(expected)
+    if kind is int:
+        return expected  # 1 and 1.0 are one key, as they are equal
+    if kind is float:
+        return _NEVER if math.isnan(cast(float, expected)) else expected
+    if expected is None or kind is bool:
+        return _SINGLETONS[cast(bool | None, expected)]
+    return None
+
+
+def value_key(actual: object) -> object | None:
+    """The key :func:`plain_key` gives every plain value ``actual`` matches; None if unknown.
+
+    None means the value has an ``__eq__`` of its own, so it may match any key.
+    """
+    key = plain_key(actual)
+    if key is _NEVER:
+        return _OTHER  # NaN matches no plain value
+    if key is not None:
+        return key
+    kind = type(actual)
+    return _OTHER if kind is list or kind is dict or kind is tuple else None
+
+
+def expected_key(expected: ExpectedSpan) -> tuple[tuple[object, ...], tuple[object, ...]] | None:
+    """What a span must equal for ``expected`` to match it: (metadata keys, values), or None.
+
+    The values are the keys of the kind, the name and the plain metadata values
+    (under the metadata keys given first, sorted), as :func:`span_key` computes
+    them for a span. None when the kind or name is a matcher or the wildcard.
+    """
+    kind, name = plain_key(expected.kind), plain_key(expected.name)
+    if kind is None or name is None:
+        return None
+    values: list[object] = [kind, name]
+    keys: list[object] = []
+    meta = expected.metadata
+    if isinstance(meta, dict) and meta:
+        found = [(key, plain_key(value)) for key, value in meta.items()]
+        plain = sorted(((k, v) for k, v in found if v is not None), key=lambda item: repr(item[0]))
+        keys = [key for key, _ in plain]
+        values += [value for _, value in plain]
+    return tuple(keys), tuple(values)
+
+
+def span_key(span: Span, keys: tuple[object, ...]) -> tuple[object, ...] | None:
+    """The key :func:`expected_key` gives the nodes with metadata ``keys`` that may match ``span``.
+
+    None when one of its values has an ``__eq__`` of its own (it may match any key).
+    """
+    values = [value_key(span.kind), value_key(span.name)]
+    metadata = span.metadata
+    values += [value_key(metadata[key]) if key in metadata else _OTHER for key in keys]
+    return None if None in values else tuple(values)
+
+
+def unplain(expected: ExpectedSpan) -> ExpectedSpan:
+    """``expected`` without what :func:`expected_key` indexes (children aside too).
+
+    Any kind and name, and only the metadata values that are not plain. For a
+    span whose :func:`span_key` equals ``expected``'s key, :func:`local_ok` of this
+    node answers as :func:`local_ok` of ``expected``.
+    """
+    metadata = expected.metadata
+    if isinstance(metadata, dict):
+        metadata = {key: value for key, value in metadata.items() if plain_key(value) is None}
+    return ExpectedSpan(
+        WILDCARD,
+        WILDCARD,
+        metadata=metadata or None,
+        duration_ms=expected.duration_ms,
+        events=expected.events,
+        links=expected.links,
+    )

@@ -17,7 +17,7 @@ from pytest_harn_trace.assertions.matching import match_value, show
 from pytest_harn_trace.assertions.mismatch import Mark, MarkedLine
 from pytest_harn_trace.tracing.model import Span, SpanKind
 
-__all__ = ["Report", "actual_line", "expected_line", "span_label", "walk"]
+__all__ = ["Report", "actual_line", "collapse_runs", "expected_line", "span_label", "walk"]
 
 
 METADATA_WIDTH: Final = 100
@@ -149,22 +149,24 @@ class Report:
             level = range(low, high)
         if aligner.ordered:
             for index in level:
-                if index not in paired and aligner.perfect(expected, index) is not None:
+                if index not in paired and aligner.fits(expected, index):
                     return (
                         f"out of order: it matches '{self._line(index, expected)}' "
                         "at another place; ordered=False allows any order"
                     )
         if aligner.exact:
-            taken = [range(index, forest.end[index]) for index in paired]
             level_depth = 0 if parent < 0 else forest.depth[parent] + 1
-            for index in range(low, high):
-                deeper = forest.depth[index] > level_depth
-                free = not any(index in block for block in taken)
-                if deeper and free and aligner.perfect(expected, index) is not None:
+            index = low
+            while index < high:
+                if index in paired:  # a sibling at this level, paired: skip its subtree
+                    index = forest.end[index]
+                    continue
+                if forest.depth[index] > level_depth and aligner.fits(expected, index):
                     return (
                         f"it matches '{self._line(index, expected)}' deeper in the "
                         "tree; exact=False allows spans in between"
                     )
+                index += 1
         return ""
 
     def plan(self, steps: list[Step], parent: int, path: list[str]) -> None:
@@ -316,6 +318,7 @@ class Report:
                     headline.value(found)
             elif mark == "+" and index in self.paths:
                 headline.structural(index, (self.paths[index], "unexpected span"))
+        lines = collapse_runs(lines) + [f"  ({note})" for note in self.aligner.notes]
         if moved:
             return f"span tree mismatch: {moved}", lines
         first = headline.first()
@@ -366,3 +369,87 @@ def walk(root: ExpectedSpan, depth: int) -> Iterable[tuple[int, ExpectedSpan]]:
         level, item = stack.pop()
         yield level, item
         stack += [(level + 1, c) for c in reversed(item.children) if isinstance(c, ExpectedSpan)]
+
+
+FULL_DRAWING: Final = 100
+"""A drawing of at most this many lines is shown whole."""
+CONTEXT: Final = 3
+"""Lines shown on each side of a difference when a longer drawing is collapsed."""
+MAX_LINES: Final = 200
+"""The most lines of a collapsed drawing; the rest is counted in one last line."""
+
+
+def collapse_runs(lines: list[str]) -> list[str]:
+    """Collapse runs of spans that match into one line each, as a unified diff does.
+
+    A drawing of more than :data:`FULL_DRAWING` lines keeps each difference
+    (a line marked ``!``, ``-`` or ``+``, or one with ``?`` notes under it)
+    and :data:`CONTEXT` spans on each side of it; each run of two or more
+    other spans (matching, or extras ``~`` the expectation allows) becomes one
+    line such as ``… 9,990 spans match …``. Past :data:`MAX_LINES` lines, the
+    rest is counted in a last line. The marked lines of the
+    :class:`~pytest_harn_trace.assertions.mismatch.TreeMismatch` keep every span.
+    """
+    if len(lines) <= FULL_DRAWING:
+        return lines
+    # One entry per drawn span: its line and the `?` notes under it.
+    entries: list[list[str]] = []
+    for line in lines:
+        if line.startswith("?") and entries:
+            entries[-1].append(line)
+        else:
+            entries.append([line])
+    changed = [len(entry) > 1 or entry[0][:1] in "!-+" for entry in entries]
+    shown = [False] * len(entries)
+    last = -CONTEXT - 1  # the latest difference seen, walking forwards
+    for position, is_changed in enumerate(changed):
+        if is_changed:
+            last = position
+        shown[position] = position - last <= CONTEXT
+    last = len(entries) + CONTEXT + 1  # walking backwards
+    for position in range(len(entries) - 1, -1, -1):
+        if changed[position]:
+            last = position
+        shown[position] = shown[position] or last - position <= CONTEXT
+    out: list[str] = []
+    position = 0
+    while position < len(entries):
+        run_end = position
+        while run_end < len(entries) and not shown[run_end]:
+            run_end += 1
+        if run_end - position >= 2:
+            out.append(_collapsed(entries[position:run_end]))
+            position = run_end
+        else:
+            out += entries[position]
+            position += 1
+        if len(out) > MAX_LINES:
+            rest = entries[position:]
+            differing = sum(changed[position:])
+            if rest:
+                out.append(
+                    f"  … {_count(len(rest), 'more span')} not drawn "
+                    f"({differing:,} of them differ) …"
+                )
+            break
+    return out
+
+
+def _collapsed(run: list[list[str]]) -> str:
+    """One line standing for a run of spans that match (or are allowed extras)."""
+    first = run[0][0]
+    indent = first[2:][: len(first[2:]) - len(first[2:].lstrip(" "))]
+    allowed = sum(entry[0].startswith("~") for entry in run)
+    parts = []
+    if len(run) > allowed:
+        parts.append(
+            _count(len(run) - allowed, "span")
+            + (" match" if len(run) - allowed > 1 else " matches")
+        )
+    if allowed:
+        parts.append(_count(allowed, "extra span") + " allowed")
+    return f"  {indent}… {', '.join(parts)} …"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
