@@ -14,6 +14,7 @@ from typing import Any, Literal, NoReturn
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from pytest_harn_trace import otel_plugin
 from pytest_harn_trace.assertions.orphans import draw_orphans
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
 from pytest_harn_trace.isolation import Isolation
@@ -35,9 +36,6 @@ __all__ = [
     "trace_json_snapshot_fixture",
     "trace_snapshot_fixture",
 ]
-
-# The trace fixture's OpenTelemetry capture: hooks and ini options of its own.
-pytest_plugins = ["pytest_harn_trace.otel_plugin"]
 
 DEFAULT_WALL_MS = 1_700_000_000_000
 """The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
@@ -70,8 +68,13 @@ class _HookSpecs:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    """Declare the plugin's hooks."""
+    """Declare the plugin's hooks, and register its OpenTelemetry part."""
     pluginmanager.add_hookspecs(_HookSpecs)
+    # The trace fixture's OpenTelemetry capture has hooks and ini options of its own. Not
+    # ``pytest_plugins``: pytest before 8.4 warns (PytestAssertRewriteWarning) at start-up when
+    # it names a module this one already imported (8.2 does; 9 does not).
+    if not pluginmanager.is_registered(otel_plugin):
+        pluginmanager.register(otel_plugin, otel_plugin.__name__)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
