@@ -164,11 +164,14 @@ def test_parametrized_ids_become_safe_file_names(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("--harn-trace-html=pages")
     result.assert_outcomes(failed=2)
-    names = sorted(path.name for path in (pytester.path / "pages").iterdir())
-    assert names[0] == (
+    names = {path.name for path in (pytester.path / "pages").iterdir()}
+    url_page = (
         "test_parametrized_ids_become_safe_file_names.py_test_fetch[https_a.example_x_y_1].html"
     )
-    assert len(names[1]) < 130 and names[1].endswith(".html")
+    assert url_page in names
+    # The long id's name is cut short; pytest 9 ids it "url1", older pytest by its 300 b's.
+    (long_page,) = names - {url_page}
+    assert len(long_page) < 130 and long_page.endswith(".html")
 
 
 def test_a_wrong_picture_path_or_failure_says_the_fix(pytester: pytest.Pytester) -> None:
