@@ -1,6 +1,19 @@
-"""Root conftest: the plugin tests drive inner pytest runs through ``pytester``."""
+"""Root conftest: inner pytest runs through ``pytester``, and tests that need a system tool.
+
+``@pytest.mark.requires_tool("valgrind", install="apt-get install valgrind")`` marks a test that
+runs a program of the system. When none of the names is on PATH, the test is skipped with a
+reason that says how to install it, so the suite passes on a machine with only Python; when the
+``CI`` environment variable is set (to anything but an empty string), it fails instead: CI must
+run it.
+"""
+
+from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+
+import pytest
 
 pytest_plugins = ("pytester",)
 
@@ -11,3 +24,23 @@ pytest_plugins = ("pytester",)
 # an entry point. Imported here, once, before any inner run, it stays.
 with contextlib.suppress(ImportError):
     import importlib_metadata  # noqa: F401
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires_tool(*names, install): the test runs one of these programs; without it, "
+        "skipped locally and failed when CI is set. install: the command that installs it.",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures start the tool
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires_tool"):
+        names, install = mark.args, mark.kwargs["install"]
+        if any(shutil.which(name) for name in names):
+            continue
+        missing = f"{names[0]} is not installed (install it with `{install}`)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI is set, so this test must run", pytrace=False)
+        pytest.skip(f"{missing}; with CI set, this test fails instead")
