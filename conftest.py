@@ -9,9 +9,13 @@ run it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +27,7 @@ pytest_plugins = ("pytester",)
 # dropped when pytester restores sys.meta_path, and every later inner run loads no plugin from
 # an entry point. Imported here, once, before any inner run, it stays.
 with contextlib.suppress(ImportError):
-    import importlib_metadata  # noqa: F401
+    importlib.import_module("importlib_metadata")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,3 +48,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{missing}; CI is set, so this test must run", pytrace=False)
         pytest.skip(f"{missing}; with CI set, this test fails instead")
+
+
+def _current_event_loop() -> asyncio.AbstractEventLoop | None:
+    """Return the main thread's current event loop, without making one as asyncio would."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the policy API, from Python 3.14
+        policy = asyncio.get_event_loop_policy()
+    loop: asyncio.AbstractEventLoop | None = getattr(getattr(policy, "_local", None), "_loop", None)
+    return loop
+
+
+@pytest.fixture(autouse=True)
+def _close_the_event_loop_an_inner_run_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    # pytest-asyncio before 1.4 (the newest for pytest 8.2 and 8.3) ends an in-process run by
+    # setting a loop it made with get_event_loop() as the current one, and never closes it.
+    # Garbage-collected during a later test, its socket pair raised ResourceWarning there.
+    if "pytester" not in request.fixturenames:
+        yield
+        return
+    before = _current_event_loop()
+    yield
+    after = _current_event_loop()
+    if after is not None and after is not before and not after.is_running():
+        after.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_event_loop(before)
