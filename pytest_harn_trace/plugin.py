@@ -12,6 +12,7 @@ from typing import Any, Literal, NoReturn
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from pytest_harn_trace import otel_plugin, usage_plugin
 from pytest_harn_trace.assertions.mismatch import TreeMismatch
 from pytest_harn_trace.assertions.orphans import draw_orphans
 from pytest_harn_trace.capture import HarnTraceWarning, TraceCapture
@@ -38,9 +39,6 @@ __all__ = [
     "trace_json_snapshot_fixture",
     "trace_snapshot_fixture",
 ]
-
-# The trace fixture's OpenTelemetry capture: hooks and ini options of its own.
-pytest_plugins = ["pytest_harn_trace.otel_plugin", "pytest_harn_trace.usage_plugin"]
 
 DEFAULT_WALL_MS = 1_700_000_000_000
 """The wall time ``mock_clock`` starts at unless configured: 2023-11-14T22:13:20Z."""
@@ -74,8 +72,14 @@ class _HookSpecs:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    """Declare the plugin's hooks."""
+    """Declare the plugin's hooks, and register its OpenTelemetry and usage parts."""
     pluginmanager.add_hookspecs(_HookSpecs)
+    # The OpenTelemetry capture and the usage accounting have hooks and options of their own. Not
+    # ``pytest_plugins``: pytest before 8.4 warns (PytestAssertRewriteWarning) at start-up when
+    # it names a module this one already imported (8.2 does; 9 does not).
+    for part in (otel_plugin, usage_plugin):
+        if not pluginmanager.is_registered(part):
+            pluginmanager.register(part, part.__name__)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -124,6 +124,9 @@ def test_virtual_time_benchmark_runs() -> None:
     assert "slowest 60 s of virtual time" in stdout
 
 
+@pytest.mark.requires_tool(
+    "chromium", "chromium-browser", "google-chrome", install="apt-get install chromium"
+)
 def test_waterfall_benchmark_runs_in_the_browser() -> None:
     stdout = run_quick("bench_waterfall.py")
     assert "load ms" in stdout
@@ -142,6 +145,7 @@ def test_leak_benchmark_runs_and_prints_ratios() -> None:
     assert "released at test end               0.00 MB" in stdout
 
 
+@pytest.mark.requires_tool("valgrind", install="apt-get install valgrind")
 def test_instruction_count_benchmark_counts_each_contender_under_valgrind() -> None:
     lines = run_quick("count_span_instructions.py").splitlines()
     assert fnmatch.filter(lines, "  module functions *[0-9]")

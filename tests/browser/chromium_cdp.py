@@ -39,9 +39,13 @@ FLAGS = (
 )
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+"""The names Chromium goes by on PATH, Debian's first."""
+
+
 def find_chromium() -> str:
     """Return the path of the Chromium binary, or raise naming how to install it."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
             return found

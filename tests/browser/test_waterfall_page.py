@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from chromium_cdp import Chromium
+from chromium_cdp import CHROMIUM_NAMES, Chromium
 from traces import large_trace
 
 from pytest_harn_trace import MockClock, SpanCollector, TraceCapture, install_override
 from pytest_harn_trace.pictures.names import picture_stem
+
+pytestmark = pytest.mark.requires_tool(*CHROMIUM_NAMES, install="apt-get install chromium")
 
 FAILING_AGENT_TEST = '''
 import pytest

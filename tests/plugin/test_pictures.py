@@ -173,13 +173,15 @@ def test_parametrized_ids_become_safe_file_names(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("--harn-trace-html=pages")
     result.assert_outcomes(failed=2)
-    names = sorted(path.name for path in (pytester.path / "pages").iterdir())
-    assert re.fullmatch(
+    names = {path.name for path in (pytester.path / "pages").iterdir()}
+    url_page = re.compile(
         r"test_parametrized_ids_become_safe_file_names\.py_test_fetch\[https_a\.example_x_y_1\]"
-        r"-[0-9a-f]{8}\.html",
-        names[0],
+        r"-[0-9a-f]{8}\.html"
     )
-    assert len(names[1]) < 140 and names[1].endswith(".html")
+    (url_name,) = [name for name in names if url_page.fullmatch(name)]
+    # The long id's name is cut short; pytest 9 ids it "url1", older pytest by its 300 b's.
+    (long_page,) = names - {url_name}
+    assert len(long_page) < 140 and long_page.endswith(".html")
 
 
 def test_a_wrong_picture_path_or_failure_says_the_fix(pytester: pytest.Pytester) -> None:
