@@ -44,10 +44,10 @@ def test_without_chromium_or_valgrind_their_tests_skip_naming_the_install_comman
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str | None
 ) -> None:
     result = run_the_suites_tool_tests(pytester, monkeypatch, ci)
-    result.assert_outcomes(skipped=7)
+    result.assert_outcomes(skipped=8)
     result.stdout.fnmatch_lines_random(
         [
-            "SKIPPED [[]6] *: chromium is not installed (install it with "
+            "SKIPPED [[]7] *: chromium is not installed (install it with "
             "`apt-get install chromium`); with CI set, this test fails instead",
             "SKIPPED [[]1] *: valgrind is not installed (install it with "
             "`apt-get install valgrind`); with CI set, this test fails instead",
@@ -59,7 +59,7 @@ def test_with_ci_set_a_missing_chromium_or_valgrind_fails_their_tests(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = run_the_suites_tool_tests(pytester, monkeypatch, "true")
-    result.assert_outcomes(errors=7)
+    result.assert_outcomes(errors=8)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines_random(
         [
