@@ -75,3 +75,22 @@ def _close_the_event_loop_an_inner_run_left(request: pytest.FixtureRequest) -> I
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             asyncio.set_event_loop(before)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """Pytester whose subprocess runs leave out LangSmith's pytest plugin.
+
+    langchain-core (in the test extra for the LangChain page's example) installs LangSmith, whose
+    plugin takes over a second to import in every new process and plays no part in our inner runs.
+    In-process runs keep it: the outer run has imported it already.
+    """
+    run_subprocess = pytester.runpytest_subprocess
+
+    def without_langsmith(
+        *args: str | os.PathLike[str], timeout: float | None = None
+    ) -> pytest.RunResult:
+        return run_subprocess("-p", "no:langsmith_plugin", *args, timeout=timeout)
+
+    monkeypatch.setattr(pytester, "runpytest_subprocess", without_langsmith)
+    return pytester

@@ -1,20 +1,14 @@
 """The examples of the README and of every page of the site run, as a new user would paste them.
 
-Every ```python block of ``README.md`` and ``docs/**/*.md`` (the site's sources;
-``docs/incoming/`` holds notes not yet on the site) is compiled, and each block
-that defines a test runs in a fresh pytester directory (twice when it takes a
-snapshot: once writing it, once checking it). A new page's examples are picked up without
-touching this file.
-
-A block for a framework the ``test`` extra does not install is preceded by a
-comment naming the modules it needs, ``<!-- not run: needs openai -->``: it is
-still compiled, and as soon as every module it names can be imported, the check
-below says to run it.
+Every ```python block of ``README.md`` and ``docs/**/*.md`` (the site's sources) is
+compiled, and each block that defines a test runs in a fresh pytester directory (twice when
+it takes a snapshot: once writing it, once checking it). A new page's examples are picked up
+without touching this file; the frameworks they use are in the ``test`` extra.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import ast
 import re
 import textwrap
 from dataclasses import dataclass
@@ -24,8 +18,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 BLOCK = re.compile(
-    r"^(?:<!-- not run: needs (?P<needs>[^>]*?) -->\n)?"
-    r"(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
+    r"^(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
     re.MULTILINE | re.DOTALL,
 )
 # pydantic-ai and Logfire cannot be imported twice in one process, as in-process runs would.
@@ -39,8 +32,6 @@ class Example:
     path: str
     line: int
     code: str
-    needs: tuple[str, ...]
-    """Modules the block needs that the test extra does not install: compiled, not run."""
 
     @property
     def id(self) -> str:
@@ -49,10 +40,7 @@ class Example:
 
 
 def pages() -> list[Path]:
-    docs = sorted(
-        page for page in (ROOT / "docs").rglob("*.md") if "incoming" not in page.parts
-    )
-    return [ROOT / "README.md", *docs]
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def examples() -> list[Example]:
@@ -60,7 +48,6 @@ def examples() -> list[Example]:
     for page in pages():
         text = page.read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
-            needs = match.group("needs")
             found.append(
                 Example(
                     path=page.relative_to(ROOT).as_posix(),
@@ -68,14 +55,24 @@ def examples() -> list[Example]:
                     code=textwrap.dedent(
                         textwrap.indent(match.group("code"), match.group("indent"))
                     ),
-                    needs=tuple(needs.replace(",", " ").split()) if needs else (),
                 )
             )
     return found
 
 
+def imported_modules(code: str) -> set[str]:
+    """Return the modules an example imports (nox's ``lowest`` session leaves some out)."""
+    found = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
 def runnable() -> list[Example]:
-    return [example for example in examples() if "def test_" in example.code and not example.needs]
+    return [example for example in examples() if "def test_" in example.code]
 
 
 def test_the_readme_and_every_section_of_the_site_have_runnable_examples() -> None:
@@ -86,29 +83,9 @@ def test_the_readme_and_every_section_of_the_site_have_runnable_examples() -> No
     assert len(runnable()) >= 25
 
 
-def importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
-
-
 @pytest.mark.parametrize("example", examples(), ids=lambda example: example.id)
 def test_example_compiles(example: Example) -> None:
     compile(example.code, example.path, "exec")
-
-
-@pytest.mark.parametrize(
-    "example",
-    [example for example in examples() if example.needs],
-    ids=lambda example: example.id,
-)
-def test_an_example_not_run_needs_a_module_the_test_extra_lacks(example: Example) -> None:
-    missing = [module for module in example.needs if not importable(module)]
-    assert missing, (
-        f"{example.id}: {', '.join(example.needs)} can be imported now: "
-        "remove the 'not run' comment so the example runs"
-    )
 
 
 @pytest.mark.parametrize("example", runnable(), ids=lambda example: example.id)
