@@ -64,6 +64,13 @@ NEEDS_NEWER_OTEL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("--ignore=tests/otel/test_usage_frameworks.py",),
     ),
     "opentelemetry-util-genai": (("opentelemetry.util.genai",), ()),  # goes with openai-v2
+    # At our floor they get opentelemetry-instrumentation 0.48b0, which imports pkg_resources:
+    "openinference-instrumentation-openai-agents": (
+        ("openinference.instrumentation.openai_agents",),
+        (),
+    ),
+    "openinference-instrumentation-smolagents": (("openinference.instrumentation.smolagents",), ()),
+    "openinference-instrumentation-langchain": (("openinference.instrumentation.langchain",), ()),
 }
 # Test-extra entries that run beside the suite, not in it (CI runs them on the default Python).
 NOT_USED_BY_THE_SUITE = {"mypy", "ruff", "uv"}

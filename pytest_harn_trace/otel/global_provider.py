@@ -114,6 +114,11 @@ class _StandIn(otel_trace.ProxyTracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> otel_trace.Tracer:
+        # OpenTelemetry 1.25 takes no attributes (nor do its callers pass any).
+        if attributes is None:
+            return _FollowingTracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url
+            )
         return _FollowingTracer(
             instrumenting_module_name, instrumenting_library_version, schema_url, attributes
         )
