@@ -25,8 +25,9 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["
 PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 LOWEST_PYTHON = PYTHONS[0]
 
-# Test tools whose own floors need a newer OpenTelemetry than our [otel] floor: the lowest
-# session leaves them out, with the tests that use them. For each: the modules it installs
+# Test tools that need a newer OpenTelemetry than our [otel] floor (their own floors, or the
+# instrumentation package they get at ours): the lowest session leaves them out, with the tests
+# that use them. For each: the modules it installs
 # (the site's examples that import one are left out too) and the test files and tests that
 # need it (tests/unit/test_noxfile.py checks that each of these still exists).
 NEEDS_NEWER_OTEL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -179,5 +180,7 @@ def lowest(session: nox.Session) -> None:
     session.install("-e", ".", *declared_floors(), *lowest_test_tools())
     show_versions(session)
     left_out = left_out_tests()
-    session.log("left out, their tools need a newer OpenTelemetry:\n  " + "\n  ".join(left_out))
+    session.log(
+        "left out, their tools need a newer OpenTelemetry than ours:\n  " + "\n  ".join(left_out)
+    )
     session.run("python", "-m", "pytest", *left_out, *session.posargs)
