@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, Never, NoReturn, final
+from typing import Any, Final, Never, NoReturn, final
 
 from pytest_harn_trace.assertions.concurrency import canonical_dicts, concurrent_groups
 from pytest_harn_trace.assertions.matching import show
 from pytest_harn_trace.assertions.mismatch import TreeMismatch
 from pytest_harn_trace.assertions.tree import ExpectedSpan, assert_span_tree, matches
+from pytest_harn_trace.assertions.tree_report import METADATA_WIDTH, metadata_text
 from pytest_harn_trace.assertions.usage import (
     Price,
     TraceUsage,
@@ -293,12 +294,12 @@ class TraceCapture:
             return found[0]
         criteria = _describe_criteria(kind, name, metadata)
         if not found:
-            listing = "\n".join(f"  {_span_line(span)}" for span in self.spans) or "  (none)"
+            listing = self._listing(kind, name, metadata)
             raise AssertionError(
                 f"expected exactly one span matching {criteria}, found none; "
                 f"completed spans:\n{listing}"
             )
-        listing = "\n".join(f"  {_span_line(span)}" for span in found)
+        listing = _span_lines(found, metadata)
         raise AssertionError(
             f"expected exactly one span matching {criteria}, found {len(found)}:\n{listing}"
         )
@@ -397,11 +398,20 @@ class TraceCapture:
             return found[0]
         self._timed_out(kind, name, metadata, f"{timeout} s")
 
+    def _listing(self, kind: object, name: object, metadata: dict[str, object]) -> str:
+        """The completed spans, those of the kind and name asked for first, for a message."""
+        if not self.spans:
+            return "  (none)"
+        near = self.find(kind, name) if metadata else []
+        seen = {id(span) for span in near}
+        rest = [span for span in self.spans if id(span) not in seen]
+        return _span_lines([*near, *rest], metadata)
+
     def _timed_out(
         self, kind: object, name: object, metadata: dict[str, object], waited: str
     ) -> NoReturn:
         __tracebackhide__ = True
-        listing = "\n".join(f"  {_span_line(span)}" for span in self.spans) or "  (none)"
+        listing = self._listing(kind, name, metadata)
         raise TimeoutError(
             f"no span matching {_describe_criteria(kind, name, metadata)} ended within "
             f"{waited}; completed spans:\n{listing}"
@@ -682,9 +692,22 @@ def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) 
     return "(" + ", ".join(parts) + ")" if parts else "(anything)"
 
 
-def _span_line(span: Span) -> str:
-    meta = ", ".join(f"{key}={show(value)}" for key, value in sorted(span.metadata.items()))
-    return f"span {span.span_id}: {span.kind.value} {span.name}" + (f" ({meta})" if meta else "")
+_LISTED: Final = 20
+"""How many spans a message of ``one`` or ``wait_for`` lists before it counts the rest."""
+
+
+def _span_lines(spans: Sequence[Span], named: Collection[str]) -> str:
+    """One line per span, metadata cut to a line (the keys asked for kept), at most _LISTED."""
+    lines = []
+    for span in spans[:_LISTED]:
+        meta = metadata_text(span.metadata, named, METADATA_WIDTH) if span.metadata else ""
+        lines.append(
+            f"  span {span.span_id}: {span.kind.value} {span.name}" + (f" ({meta})" if meta else "")
+        )
+    if len(spans) > _LISTED:
+        more = len(spans) - _LISTED
+        lines.append(f"  \u2026 {more} more span{'' if more == 1 else 's'}")
+    return "\n".join(lines)
 
 
 def _normalize(dicts: Sequence[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ mismatch (with ``?`` lines saying what differs), ``-`` a missing expected span,
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 from pytest_harn_trace.assertions.alignment import Aligner, Step
@@ -17,7 +17,15 @@ from pytest_harn_trace.assertions.matching import match_value, show
 from pytest_harn_trace.assertions.mismatch import Mark, MarkedLine
 from pytest_harn_trace.tracing.model import Span, SpanKind
 
-__all__ = ["Report", "actual_line", "collapse_runs", "expected_line", "span_label", "walk"]
+__all__ = [
+    "Report",
+    "actual_line",
+    "collapse_runs",
+    "expected_line",
+    "metadata_text",
+    "span_label",
+    "walk",
+]
 
 
 METADATA_WIDTH: Final = 100
@@ -36,9 +44,16 @@ def actual_line(span: Span, named: Collection[str] = (), width: int | None = Non
     text = f"{kind} {span.name} {span.duration_ms}ms"
     if not span.metadata:
         return text
-    parts = {key: f"{key}={show(span.metadata[key])}" for key in sorted(span.metadata)}
+    return f"{text} ({metadata_text(span.metadata, named, width)})"
+
+
+def metadata_text(
+    metadata: Mapping[str, object], named: Collection[str] = (), width: int | None = None
+) -> str:
+    """``key=value, ...`` in key order, cut to ``width`` as :func:`actual_line` says."""
+    parts = {key: f"{key}={show(metadata[key])}" for key in sorted(metadata)}
     if width is None or sum(len(part) + 2 for part in parts.values()) - 2 <= width:
-        return f"{text} ({', '.join(parts.values())})"
+        return ", ".join(parts.values())
     chosen = {key for key in parts if key in named}
     used = sum(len(parts[key]) + 2 for key in chosen)
     for key, part in parts.items():
@@ -48,7 +63,7 @@ def actual_line(span: Span, named: Collection[str] = (), width: int | None = Non
     rest = len(parts) - len(chosen)
     shown = [part for key, part in parts.items() if key in chosen]
     shown.append(f"\u2026 {rest} more key{'' if rest == 1 else 's'}")
-    return f"{text} ({', '.join(shown)})"
+    return ", ".join(shown)
 
 
 def _named_keys(expected: ExpectedSpan | None) -> Collection[str]:

@@ -127,6 +127,36 @@ def test_one_lists_what_it_found_when_not_exactly_one(clock):
     assert str(many.value).startswith("expected exactly one span matching (anything), found 3:\n")
 
 
+def test_one_lists_at_most_twenty_spans_those_of_the_asked_kind_and_name_first(clock):
+    collector = SpanCollector()
+    for index in range(30):
+        span = collector.start("tool_call", f"tool_{index}")
+        collector.end(span)
+    wanted = collector.start("llm_call", "plan")
+    collector.set_metadata(wanted, "model", "gpt-4")
+    collector.end(wanted)
+    with pytest.raises(AssertionError) as none:
+        TraceCapture(collector).one("llm_call", "plan", model="gpt-5")
+    lines = str(none.value).splitlines()
+    assert lines[1:3] == ['  span 31: llm_call plan (model="gpt-4")', "  span 1: tool_call tool_0"]
+    assert lines[-2:] == ["  span 19: tool_call tool_18", "  \u2026 11 more spans"]
+    assert len(lines) == 22
+
+
+def test_one_cuts_a_span_line_of_many_attributes_keeping_the_keys_asked_for(clock):
+    collector = SpanCollector()
+    span = collector.start("llm_call", "chat")
+    for index in range(40):
+        collector.set_metadata(span, f"gen_ai.attribute_{index:02}", "x" * 10)
+    collector.set_metadata(span, "zz.model", "gpt-4")
+    collector.end(span)
+    with pytest.raises(AssertionError) as none:
+        TraceCapture(collector).one("llm_call", **{"zz.model": "gpt-5"})
+    (line,) = str(none.value).splitlines()[1:]
+    assert line.startswith('  span 1: llm_call chat (gen_ai.attribute_00="xxxxxxxxxx", ')
+    assert line.endswith(', zz.model="gpt-4", \u2026 38 more keys)')
+
+
 def test_clear_drops_completed_spans_but_keeps_open_ones(clock):
     collector = SpanCollector()
     record_agent(collector, clock)
