@@ -90,6 +90,7 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     def without_langsmith(
         *args: str | os.PathLike[str], timeout: float | None = None
     ) -> pytest.RunResult:
+        __tracebackhide__ = True
         return run_subprocess("-p", "no:langsmith_plugin", *args, timeout=timeout)
 
     monkeypatch.setattr(pytester, "runpytest_subprocess", without_langsmith)

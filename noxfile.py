@@ -12,10 +12,13 @@ Arguments after ``--`` go to pytest: ``nox -s tests-3.12 -- -x tests/unit``.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import nox
 from packaging.requirements import Requirement
@@ -25,11 +28,11 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["
 PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 LOWEST_PYTHON = PYTHONS[0]
 
-# Test tools that need a newer OpenTelemetry than our [otel] floor (their own floors, or the
-# instrumentation package they get at ours): the lowest session leaves them out, with the tests
-# that use them. For each: the modules it installs
-# (the site's examples that import one are left out too) and the test files and tests that
-# need it (tests/unit/test_noxfile.py checks that each of these still exists).
+# Test tools that don't work at our [otel] floor: their own floors need a newer OpenTelemetry,
+# or the instrumentation package they get at ours fails. The lowest session leaves them out,
+# with the tests that use them. Each entry: the tool's modules (the site's examples that import
+# one are left out by that) and the pytest arguments that leave out its test files and tests
+# (tests/unit/test_noxfile.py checks these against what each test file imports).
 NEEDS_NEWER_OTEL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pydantic-ai-slim": (  # 2.68 needs opentelemetry-api >= 1.28
         ("pydantic_ai",),
@@ -66,6 +69,7 @@ NEEDS_NEWER_OTEL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "opentelemetry-util-genai": (("opentelemetry.util.genai",), ()),  # goes with openai-v2
     # At our floor they get opentelemetry-instrumentation 0.48b0, which imports pkg_resources:
+    # gone from the newest setuptools, and a deprecation warning (an error here) in older ones.
     "openinference-instrumentation-openai-agents": (
         ("openinference.instrumentation.openai_agents",),
         (),
@@ -130,27 +134,36 @@ def lowest_test_tools() -> list[str]:
     ]
 
 
+def left_out_modules() -> list[str]:
+    """Return the modules of the tools ``NEEDS_NEWER_OTEL`` names."""
+    return [module for names, _ in NEEDS_NEWER_OTEL.values() for module in names]
+
+
 def left_out_tests() -> list[str]:
     """Return the pytest arguments that leave out the tests of ``NEEDS_NEWER_OTEL``'s tools.
 
     The site's examples are found by what they import, so a new example is left out with
     no change here.
     """
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from tests.plugin.test_doc_examples import imported_modules, runnable
-
-    modules = {module for names, _ in NEEDS_NEWER_OTEL.values() for module in names}
+    doc_examples = _load(ROOT / "tests" / "doc_examples.py")
     examples = [
         f"--deselect=tests/plugin/test_doc_examples.py::test_example_passes[{example.id}]"
-        for example in runnable()
-        if any(
-            imported == module or imported.startswith(f"{module}.")
-            for imported in imported_modules(example.code)
-            for module in modules
+        for example in doc_examples.runnable()
+        if doc_examples.uses(
+            doc_examples.imported_modules(ast.parse(example.code)), left_out_modules()
         )
     ]
     return [*(arg for _, args in NEEDS_NEWER_OTEL.values() for arg in args), *examples]
+
+
+def _load(path: Path) -> ModuleType:
+    """Import a file of the project by its path (it need not be importable from here)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def show_versions(session: nox.Session) -> None:

@@ -114,13 +114,14 @@ class _StandIn(otel_trace.ProxyTracerProvider):
         schema_url: str | None = None,
         attributes: Any = None,
     ) -> otel_trace.Tracer:
-        # OpenTelemetry 1.25 takes no attributes (nor do its callers pass any).
-        if attributes is None:
-            return _FollowingTracer(
-                instrumenting_module_name, instrumenting_library_version, schema_url
-            )
-        return _FollowingTracer(
-            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        args: tuple[Any, ...] = (
+            instrumenting_module_name,
+            instrumenting_library_version,
+            schema_url,
+        )
+        # Older OpenTelemetry (1.25 among them) takes no attributes, nor do its callers pass any.
+        return (
+            _FollowingTracer(*args) if attributes is None else _FollowingTracer(*args, attributes)
         )
 
 
@@ -199,4 +200,3 @@ def _follow_swaps(proxy: Any) -> None:
 
     following._harn_follows = True  # type: ignore[attr-defined]
     proxy.set_provider = following
-

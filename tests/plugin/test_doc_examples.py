@@ -8,71 +8,16 @@ without touching this file; the frameworks they use are in the ``test`` extra.
 
 from __future__ import annotations
 
-import ast
 import re
-import textwrap
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
-BLOCK = re.compile(
-    r"^(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```",
-    re.MULTILINE | re.DOTALL,
-)
+from tests.doc_examples import Example, examples, runnable
+
 # pydantic-ai and Logfire cannot be imported twice in one process, as in-process runs would.
 SUBPROCESS_MODULES = ("pydantic_ai", "logfire")
 # OpenTelemetry's global provider can be set once per process: a block that sets it runs apart.
 SUBPROCESS_CALLS = ("set_tracer_provider(",)
-
-
-@dataclass(frozen=True)
-class Example:
-    path: str
-    line: int
-    code: str
-
-    @property
-    def id(self) -> str:
-        test = re.search(r"def (test_\w+)", self.code)
-        return f"{self.path}:{self.line}" + (f":{test.group(1)}" if test else "")
-
-
-def pages() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-
-
-def examples() -> list[Example]:
-    found = []
-    for page in pages():
-        text = page.read_text(encoding="utf-8")
-        for match in BLOCK.finditer(text):
-            found.append(
-                Example(
-                    path=page.relative_to(ROOT).as_posix(),
-                    line=text.count("\n", 0, match.start("code")),
-                    code=textwrap.dedent(
-                        textwrap.indent(match.group("code"), match.group("indent"))
-                    ),
-                )
-            )
-    return found
-
-
-def imported_modules(code: str) -> set[str]:
-    """Return the modules an example imports (nox's ``lowest`` session leaves some out)."""
-    found = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-    return found
-
-
-def runnable() -> list[Example]:
-    return [example for example in examples() if "def test_" in example.code]
 
 
 def test_the_readme_and_every_section_of_the_site_have_runnable_examples() -> None:

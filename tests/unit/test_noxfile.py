@@ -11,11 +11,14 @@ import ast
 import importlib
 import os
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from packaging.requirements import Requirement
+
+from tests.doc_examples import imported_modules, uses
 
 ROOT = Path(__file__).parents[2]
 
@@ -57,29 +60,61 @@ def test_every_test_lowest_leaves_out_still_exists(noxfile: ModuleType) -> None:
     for argument in noxfile.left_out_tests():
         option, _, target = argument.partition("=")
         path, _, test = target.partition("::")
-        assert (ROOT / path).is_file(), argument
+        assert (ROOT / path).exists(), argument
         if option == "--deselect" and not test.startswith("test_example_passes["):
             source = ast.parse((ROOT / path).read_text(encoding="utf-8"))
-            names = {node.name for node in source.body if isinstance(node, ast.FunctionDef)}
-            assert test in names, argument
+            names = {
+                node.name
+                for node in source.body
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
+            assert test.split("[")[0] in names, argument
 
 
-def test_lowest_leaves_out_every_test_file_that_imports_a_left_out_tool(
-    noxfile: ModuleType,
-) -> None:
-    modules = tuple(name for names, _ in noxfile.NEEDS_NEWER_OTEL.values() for name in names)
-    ignored = {arg.removeprefix("--ignore=") for arg in noxfile.left_out_tests()}
-    for path in sorted((ROOT / "tests").rglob("*.py")):
-        source = ast.parse(path.read_text(encoding="utf-8"))
-        top_level = {
-            alias.name if isinstance(node, ast.Import) else node.module or ""
+def mentioned_modules(path: Path) -> tuple[set[str], set[str]]:
+    """The modules a test file imports at its top, and those it imports anywhere.
+
+    Anywhere includes the source of inner test files that pytester writes from a string.
+    """
+    source = ast.parse(path.read_text(encoding="utf-8"))
+    top = set[str]().union(
+        *(
+            imported_modules(node)
             for node in source.body
             if isinstance(node, ast.Import | ast.ImportFrom)
-            for alias in node.names
-        }
-        needs = [name for name in top_level if name.startswith(modules)]
-        if needs:
-            assert path.relative_to(ROOT).as_posix() in ignored, (path, needs)
+        )
+    )
+    anywhere = imported_modules(source)
+    for node in ast.walk(source):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                anywhere |= imported_modules(ast.parse(textwrap.dedent(node.value)))
+            except (SyntaxError, ValueError):  # not Python source
+                continue
+    return top, anywhere
+
+
+def test_lowest_leaves_out_every_test_file_that_uses_a_left_out_tool_and_no_other(
+    noxfile: ModuleType,
+) -> None:
+    modules = noxfile.left_out_modules()
+    arguments = [arg for arg in noxfile.left_out_tests() if "test_example_passes[" not in arg]
+    ignored = {arg.removeprefix("--ignore=") for arg in arguments if arg.startswith("--ignore=")}
+    deselected = {
+        arg.removeprefix("--deselect=").partition("::")[0]
+        for arg in arguments
+        if arg.startswith("--deselect=")
+    }
+    files = sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "examples").rglob("*.py")])
+    for path in files:
+        name = path.relative_to(ROOT).as_posix()
+        top, anywhere = mentioned_modules(path)
+        if uses(top, modules):
+            assert name in ignored, f"{name} imports a tool lowest leaves out: --ignore it"
+        elif uses(anywhere, modules) and path.name != "test_noxfile.py":
+            assert name in ignored | deselected, f"{name} uses a tool lowest leaves out"
+        elif name in ignored | deselected:
+            raise AssertionError(f"{name} uses no tool lowest leaves out: run it there")
 
 
 def test_lowest_leaves_out_the_site_examples_of_left_out_tools(noxfile: ModuleType) -> None:
