@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from opentelemetry import trace as otel_trace
 
@@ -28,6 +30,10 @@ def test_the_stand_in_makes_tracers_where_proxy_tracers_take_no_attributes(
         assert span.get_span_context().is_valid is False  # nothing records outside a trace test
 
 
+@pytest.mark.skipif(
+    "attributes" not in inspect.signature(otel_trace.ProxyTracer).parameters,
+    reason="this OpenTelemetry's tracers take no attributes (nox -s lowest: 1.25)",
+)
 def test_the_stand_in_passes_attributes_on_where_they_are_taken() -> None:
     tracer = _StandIn().get_tracer("app", "1.0", None, {"team": "search"})
     with tracer.start_as_current_span("handle"):
