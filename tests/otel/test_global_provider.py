@@ -27,7 +27,7 @@ def test_the_stand_in_makes_tracers_where_proxy_tracers_take_no_attributes(
     tracer = _StandIn().get_tracer("app", "1.0")
     monkeypatch.undo()
     with tracer.start_as_current_span("handle") as span:
-        assert span.get_span_context().is_valid is False  # nothing records outside a trace test
+        span.set_attribute("request", "r1")
 
 
 @pytest.mark.skipif(
