@@ -146,12 +146,11 @@ def left_out_tests() -> list[str]:
     no change here.
     """
     doc_examples = _load(ROOT / "tests" / "doc_examples.py")
+    modules = left_out_modules()
     examples = [
         f"--deselect=tests/plugin/test_doc_examples.py::test_example_passes[{example.id}]"
         for example in doc_examples.runnable()
-        if doc_examples.uses(
-            doc_examples.imported_modules(ast.parse(example.code)), left_out_modules()
-        )
+        if doc_examples.uses(doc_examples.imported_modules(ast.parse(example.code)), modules)
     ]
     return [*(arg for _, args in NEEDS_NEWER_OTEL.values() for arg in args), *examples]
 

@@ -260,19 +260,7 @@ class TraceCapture:
         ``gen_ai.tool.name``), must be present on the span and match.
         """
         __tracebackhide__ = True
-        metadata = _metadata_criteria("find", metadata, keys)
-        if isinstance(kind, str):
-            kind = SpanKind.parse(kind)
-        return [
-            span
-            for span in self.spans
-            if (kind is None or matches(kind, span.kind))
-            and (name is None or matches(name, span.name))
-            and all(
-                key in span.metadata and matches(value, span.metadata[key])
-                for key, value in metadata.items()
-            )
-        ]
+        return _select(self.spans, kind, name, _metadata_criteria("find", metadata, keys))
 
     def one(
         self,
@@ -400,11 +388,12 @@ class TraceCapture:
 
     def _listing(self, kind: object, name: object, metadata: dict[str, object]) -> str:
         """The completed spans, those of the kind and name asked for first, for a message."""
-        if not self.spans:
+        spans = self.spans
+        if not spans:
             return "  (none)"
-        near = self.find(kind, name) if metadata else []
+        near = _select(spans, kind, name, {}) if metadata else []
         seen = {id(span) for span in near}
-        rest = [span for span in self.spans if id(span) not in seen]
+        rest = [span for span in spans if id(span) not in seen]
         return _span_lines([*near, *rest], metadata)
 
     def _timed_out(
@@ -679,6 +668,25 @@ def _metadata_criteria(
             "metadata={...}; give it once"
         )
     return {**metadata, **keys}
+
+
+def _select(
+    spans: Sequence[Span], kind: object, name: object, metadata: Mapping[str, object]
+) -> list[Span]:
+    """The spans matching every criterion given, as :meth:`TraceCapture.find` says."""
+    __tracebackhide__ = True
+    if isinstance(kind, str):
+        kind = SpanKind.parse(kind)
+    return [
+        span
+        for span in spans
+        if (kind is None or matches(kind, span.kind))
+        and (name is None or matches(name, span.name))
+        and all(
+            key in span.metadata and matches(value, span.metadata[key])
+            for key, value in metadata.items()
+        )
+    ]
 
 
 def _describe_criteria(kind: object, name: object, metadata: dict[str, object]) -> str:

@@ -12,6 +12,7 @@ import ast
 from pathlib import Path
 
 import pytest_harn_trace
+from tests.doc_examples import imported_modules
 
 PACKAGE = Path(pytest_harn_trace.__file__).parent
 PARTS = ("tracing", "assertions", "otel", "pictures")
@@ -24,14 +25,7 @@ def module_name(path: Path) -> str:
 
 def imported(path: Path) -> set[str]:
     """Every module ``path`` imports, at the top or inside a function."""
-    names: set[str] = set()
-    for statement in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(statement, ast.Import):
-            names.update(alias.name for alias in statement.names)
-        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
-            names.add(statement.module)
-            names.update(f"{statement.module}.{alias.name}" for alias in statement.names)
-    return names
+    return imported_modules(ast.parse(path.read_text("utf-8")))
 
 
 MODULES = {module_name(path): imported(path) for path in sorted(PACKAGE.rglob("*.py"))}
