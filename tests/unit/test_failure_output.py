@@ -7,7 +7,7 @@ import pytest
 from pytest_harn_trace import SpanCollector, node, span
 from pytest_harn_trace.assertions.tree import assert_span_tree
 from pytest_harn_trace.capture import TraceCapture
-from pytest_harn_trace.tracing.model import Span, SpanKind
+from tests.unit.test_tree import make_span
 
 GENAI = {
     "gen_ai.operation.name": "chat",
@@ -24,22 +24,6 @@ GENAI = {
     "input_tokens": 52,
     "output_tokens": 11,
 }
-
-
-def make_span(span_id, parent_id, kind, name, duration_ms=0, metadata=None):
-    return Span(
-        trace_id="trace-1",
-        span_id=span_id,
-        parent_id=parent_id,
-        kind=SpanKind(kind),
-        name=name,
-        start_ms=0,
-        start_unix_ms=1_700_000_000_000,
-        duration_ms=duration_ms,
-        metadata=dict(metadata or {}),
-        links=(),
-        events=(),
-    )
 
 
 def failure(actual, expected, **options):
